@@ -1,0 +1,27 @@
+"""terratorch-specmae: spectral masked-autoencoder pretraining as a TerraTorch plugin.
+
+Importing the package registers its backbones (``s2mae_vit_*``), full models
+(``s2mae_vit_*_mae``) and necks (``FoldSpectralGroups``) with TerraTorch.
+"""
+
+from terratorch_specmae import backbones, models
+from terratorch_specmae.bands import SENSOR_PRESETS, resolve_bands
+from terratorch_specmae.masking import MASKING_STRATEGIES, build_masking, register_masking
+from terratorch_specmae.models import SpectralMAE, SpectralViT
+from terratorch_specmae.models.necks import FoldSpectralGroups
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MASKING_STRATEGIES",
+    "SENSOR_PRESETS",
+    "FoldSpectralGroups",
+    "SpectralMAE",
+    "SpectralViT",
+    "__version__",
+    "backbones",
+    "build_masking",
+    "models",
+    "register_masking",
+    "resolve_bands",
+]

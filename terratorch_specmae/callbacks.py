@@ -1,0 +1,112 @@
+"""Lightning callbacks that save PNGs where people look: reconstructions and predictions.
+
+Naming one of them in a config's ``trainer.callbacks`` also imports this package, which
+registers our backbones with TerraTorch (see README, "Using our backbones in your configs").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+from terratorch_specmae.plotting import (
+    classification_figure,
+    reconstruction_figure,
+    save_figure,
+    segmentation_figure,
+)
+
+
+def _output_dir(trainer: pl.Trainer, subdir: str, out_dir: str | None) -> Path:
+    root = out_dir or trainer.log_dir or trainer.default_root_dir
+    return Path(root) / subdir
+
+
+class _FirstValBatchCallback(pl.Callback):
+    """Draws from the first validation batch every ``every_n_epochs`` epochs, on rank 0."""
+
+    def __init__(self, every_n_epochs: int = 1, num_samples: int = 4, out_dir: str | None = None) -> None:
+        if every_n_epochs < 1 or num_samples < 1:
+            raise ValueError(f"every_n_epochs and num_samples must be >= 1, got {every_n_epochs}, {num_samples}.")
+        self.every_n_epochs, self.num_samples, self.out_dir = every_n_epochs, num_samples, out_dir
+        self.saved: list[Path] = []
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx != 0 or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        if trainer.current_epoch % self.every_n_epochs:
+            return
+        with torch.no_grad():
+            fig, name = self.draw(pl_module, batch)
+        path = _output_dir(trainer, self.subdir, self.out_dir) / f"{name}_epoch{trainer.current_epoch:03d}.png"
+        self.saved.append(save_figure(fig, path))
+
+
+class ReconstructionPNGs(_FirstValBatchCallback):
+    """Saves input | mask | reconstruction for a few bands of a few validation samples.
+
+    The mask is drawn with a fixed seed so the pictures of successive epochs are comparable.
+    PNGs go to ``<log dir>/reconstructions/``.
+    """
+
+    subdir = "reconstructions"
+
+    def __init__(
+        self,
+        bands: Sequence[int] = (0, 1, 2),
+        every_n_epochs: int = 1,
+        num_samples: int = 4,
+        seed: int = 0,
+        out_dir: str | None = None,
+    ) -> None:
+        super().__init__(every_n_epochs, num_samples, out_dir)
+        self.bands, self.seed = list(bands), seed
+
+    def draw(self, pl_module, batch):
+        image = batch["image"][: self.num_samples]
+        generator = torch.Generator(device=image.device).manual_seed(self.seed)
+        was_training = pl_module.model.training
+        pl_module.model.eval()
+        output = pl_module.model(image, generator=generator)
+        pl_module.model.train(was_training)
+        bands = [b for b in self.bands if b < image.shape[1]]
+        names = list(getattr(getattr(pl_module.model, "encoder", None), "bands", ())) or None
+        return reconstruction_figure(image, output.pred, output.mask, bands, names), "reconstruction"
+
+
+class PredictionPNGs(_FirstValBatchCallback):
+    """Saves RGB | reference | prediction maps (segmentation) or titled image grids (classification).
+
+    PNGs go to ``<log dir>/predictions/``. ``rgb`` picks the bands of the colour composite.
+    """
+
+    subdir = "predictions"
+
+    def __init__(
+        self,
+        rgb: Sequence[int] = (2, 1, 0),
+        class_names: Sequence[str] | None = None,
+        every_n_epochs: int = 1,
+        num_samples: int = 4,
+        out_dir: str | None = None,
+    ) -> None:
+        super().__init__(every_n_epochs, num_samples, out_dir)
+        self.rgb, self.class_names = list(rgb), list(class_names) if class_names else None
+
+    def draw(self, pl_module, batch):
+        image = batch["image"][: self.num_samples]
+        was_training = pl_module.training
+        pl_module.eval()
+        logits = pl_module(image).output
+        pl_module.train(was_training)
+        prediction = logits.argmax(dim=1)
+        if logits.ndim == 4:
+            target = batch.get("mask")
+            target = target[: self.num_samples] if target is not None else None
+            return segmentation_figure(image, target, prediction, self.rgb, logits.shape[1]), "segmentation"
+        target = batch.get("label")
+        target = target[: self.num_samples] if target is not None else None
+        return classification_figure(image, target, prediction, self.rgb, self.class_names), "classification"

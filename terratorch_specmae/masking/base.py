@@ -1,0 +1,54 @@
+"""The mask representation shared by every strategy, and index helpers."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class TokenMask:
+    """Which tokens the encoder sees.
+
+    ``ids_keep`` ``[B, n_visible]``: indices of visible tokens (sorted ascending);
+    ``ids_restore`` ``[B, N]``: position of each token in ``cat([visible, masked])`` order;
+    ``mask`` ``[B, N]``: 1.0 where the token is masked, 0.0 where visible.
+    """
+
+    ids_keep: torch.Tensor
+    ids_restore: torch.Tensor
+    mask: torch.Tensor
+
+
+def num_visible(num_tokens: int, mask_ratio: float) -> int:
+    """Visible tokens per sample: ``max(1, floor(N·(1−r)))``, robust to float round-off (0.9 → 10% of N)."""
+    if not 0.0 <= mask_ratio < 1.0:
+        raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}.")
+    return max(1, math.floor(num_tokens * (1.0 - mask_ratio) + 1e-6))
+
+
+def mask_from_scores(scores: torch.Tensor, n_visible: int) -> TokenMask:
+    """Keep the ``n_visible`` tokens of lowest score in each row of ``scores`` ``[B, N]``."""
+    order = torch.argsort(scores, dim=1)
+    ids_keep = torch.sort(order[:, :n_visible], dim=1).values
+    mask = torch.ones_like(scores)
+    mask.scatter_(1, ids_keep, 0.0)
+    # visible first (ascending index), then masked (ascending index): a stable order
+    shuffle = torch.argsort(mask, dim=1, stable=True)
+    ids_restore = torch.argsort(shuffle, dim=1)
+    return TokenMask(ids_keep=ids_keep, ids_restore=ids_restore, mask=mask)
+
+
+def gather_tokens(tokens: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``tokens[b, ids[b]]`` for ``tokens`` ``[B, N, D]`` and ``ids`` ``[B, K]`` → ``[B, K, D]``."""
+    return torch.gather(tokens, 1, ids.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
+
+
+def scatter_mask(visible: torch.Tensor, mask_token: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
+    """Put visible tokens ``[B, K, D]`` back in place, filling the other positions with ``mask_token``."""
+    b, k, d = visible.shape
+    n = ids_restore.shape[1]
+    full = torch.cat([visible, mask_token.to(visible.dtype).expand(b, n - k, d)], dim=1)
+    return gather_tokens(full, ids_restore)

@@ -1,0 +1,50 @@
+"""The light MAE decoder: sees every token (mask tokens inserted) and predicts each token's pixels."""
+
+from __future__ import annotations
+
+import torch
+from timm.models.vision_transformer import Block
+from torch import nn
+
+from terratorch_specmae.masking import scatter_mask
+from terratorch_specmae.models.pos_embed import SpatialSpectralPosEmbed
+from terratorch_specmae.models.tokenizer import TokenGrid
+
+
+class MAEDecoder(nn.Module):
+    """Transformer decoder (S2MAE: depth 4, width 512, 16 heads) with fixed sin-cos spatial+spectral positions.
+
+    ``forward`` takes the encoded visible tokens and returns ``[B, N, t·p·p]`` pixel predictions
+    for all ``N`` tokens (the prediction head is ``Linear(width, t·p·p)``).
+    """
+
+    def __init__(
+        self,
+        encoder_dim: int,
+        grid_size: tuple[int, int],
+        groups: int,
+        pixels_per_token: int,
+        embed_dim: int = 512,
+        depth: int = 4,
+        num_heads: int = 16,
+        mlp_ratio: float = 4.0,
+    ) -> None:
+        super().__init__()
+        if embed_dim % num_heads:
+            raise ValueError(f"decoder_embed_dim={embed_dim} must be divisible by decoder_num_heads={num_heads}.")
+        self.embed = nn.Linear(encoder_dim, embed_dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = SpatialSpectralPosEmbed(embed_dim, grid_size, groups, kind="sincos")
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, norm_layer=nn.LayerNorm) for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(embed_dim)
+        self.pred = nn.Linear(embed_dim, pixels_per_token)
+        nn.init.normal_(self.mask_token, std=0.02)
+
+    def forward(self, visible: torch.Tensor, ids_restore: torch.Tensor, grid: TokenGrid) -> torch.Tensor:
+        x = scatter_mask(self.embed(visible), self.mask_token, ids_restore)
+        x = x + self.pos_embed(grid.height, grid.width).to(x.dtype)
+        for block in self.blocks:
+            x = block(x)
+        return self.pred(self.norm(x))

@@ -1,0 +1,231 @@
+"""The spectral ViT encoder: cube tokenizer → position embeddings → transformer blocks.
+
+Used as a TerraTorch backbone (returns the hidden states of ``out_indices``) and as the
+encoder of :class:`~terratorch_specmae.models.mae.SpectralMAE` (sees only visible tokens).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from timm.models.vision_transformer import Block
+from torch import nn
+
+from terratorch_specmae.bands import resolve_bands
+from terratorch_specmae.models.pos_embed import SpatialSpectralPosEmbed
+from terratorch_specmae.models.tokenizer import CubeTokenizer, TokenGrid
+
+FOLD_MODES = ("concat", "mean", "none")
+NAN_POLICIES = ("error", "fill")
+
+
+def fold_spectral_groups(tokens: torch.Tensor, groups: int, mode: str = "concat") -> torch.Tensor:
+    """Fold cube tokens ``[B, G·h·w, D]`` into one token per grid cell.
+
+    ``"concat"`` → ``[B, h·w, G·D]`` (group-major channels), ``"mean"`` → ``[B, h·w, D]``,
+    ``"none"`` returns the tokens unchanged.
+    """
+    if mode == "none":
+        return tokens
+    b, n, d = tokens.shape
+    if n % groups:
+        raise ValueError(f"Cannot fold {n} tokens into {groups} spectral groups: {n} is not a multiple of {groups}.")
+    per_group = tokens.reshape(b, groups, n // groups, d)
+    if mode == "mean":
+        return per_group.mean(dim=1)
+    if mode == "concat":
+        return per_group.permute(0, 2, 1, 3).reshape(b, n // groups, groups * d)
+    raise ValueError(f"fold must be one of {FOLD_MODES}, got {mode!r}.")
+
+
+def _pair(size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(size, int):
+        return size, size
+    size = tuple(size)
+    if len(size) != 2:
+        raise ValueError(f"img_size must be an int or (height, width), got {size}.")
+    return int(size[0]), int(size[1])
+
+
+class SpectralViT(nn.Module):
+    """ViT over spatial-spectral cube tokens with separate spatial and spectral position embeddings.
+
+    Args:
+        bands: band names or a sensor preset (see :mod:`terratorch_specmae.bands`); default
+            the 12 Sentinel-2 L2A bands.
+        in_chans: number of bands, when bands are unnamed (or as a check on ``bands``).
+        img_size: training image size; other sizes work with ``dynamic_img_size`` (learnable
+            spatial table resampled bicubically).
+        patch_size: spatial cube side ``p`` (8, the paper's best).
+        spectral_patch_size: bands per cube ``t`` (3); ``t = number of bands`` gives 2D patches.
+        pos_embed: ``"learnable"`` | ``"sincos"`` | ``"sincos_3d"``.
+        out_indices: blocks whose outputs ``forward`` returns (default: every block).
+        fold: how ``forward`` folds the spectral groups of each location — ``"concat"``
+            (``G·D`` channels, default), ``"mean"`` (``D``) or ``"none"`` (raw cube tokens
+            ``[B, G·h·w, D]``; fold them later with the ``FoldSpectralGroups`` neck).
+        nan_policy: ``"error"`` (NaN pixels raise) or ``"fill"`` (NaN pixels become 0).
+        ckpt_path: weights to load (a pretraining checkpoint of ours, safetensors or a state dict).
+    """
+
+    def __init__(
+        self,
+        bands: str | Sequence[str] | None = None,
+        in_chans: int | None = None,
+        img_size: int | Sequence[int] = 128,
+        patch_size: int = 8,
+        spectral_patch_size: int = 3,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop_path: float = 0.0,
+        pos_embed: str = "learnable",
+        out_indices: Sequence[int] | None = None,
+        fold: str = "concat",
+        band_padding: str = "replicate",
+        nan_policy: str = "error",
+        dynamic_img_size: bool = True,
+        num_frames: int = 1,
+        ckpt_path: str | None = None,
+    ) -> None:
+        super().__init__()
+        if fold not in FOLD_MODES:
+            raise ValueError(f"fold must be one of {FOLD_MODES}, got {fold!r}.")
+        if nan_policy not in NAN_POLICIES:
+            raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}.")
+        if num_frames != 1:
+            raise ValueError(
+                f"num_frames={num_frames}: this encoder takes one date; for time series or change detection "
+                "wrap it with TerraTorch's temporal wrapper (backbone_use_temporal: true)."
+            )
+        if embed_dim % num_heads:
+            raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}.")
+        self.bands = resolve_bands(bands, in_chans)
+        self.img_size = _pair(img_size)
+        self.embed_dim, self.depth = embed_dim, depth
+        self.fold, self.nan_policy, self.dynamic_img_size = fold, nan_policy, dynamic_img_size
+
+        self.tokenizer = CubeTokenizer(len(self.bands), embed_dim, patch_size, spectral_patch_size, band_padding)
+        self.patch_size = patch_size
+        self.default_grid = self.tokenizer.grid(*self.img_size)
+        self.pos_embed = SpatialSpectralPosEmbed(
+            embed_dim, (self.default_grid.height, self.default_grid.width), self.tokenizer.groups, pos_embed
+        )
+        rates = torch.linspace(0, drop_path, depth).tolist()
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=rate, norm_layer=nn.LayerNorm)
+            for rate in rates
+        )
+        self.norm = nn.LayerNorm(embed_dim)
+        self.out_indices = self._check_out_indices(out_indices)
+        groups = self.tokenizer.groups
+        self.out_channels = [embed_dim * groups if fold == "concat" else embed_dim] * len(self.out_indices)
+        self._last_grid = self.default_grid
+        self.apply(_init_weights)
+        nn.init.xavier_uniform_(self.tokenizer.proj.weight.view(embed_dim, -1))
+        if ckpt_path:
+            from terratorch_specmae.checkpoints import load_encoder_weights
+
+            load_encoder_weights(self, ckpt_path)
+
+    @property
+    def groups(self) -> int:
+        return self.tokenizer.groups
+
+    def _check_out_indices(self, out_indices: Sequence[int] | None) -> list[int]:
+        if out_indices is None:
+            return list(range(self.depth))
+        checked = []
+        for i in out_indices:
+            if not -self.depth <= i < self.depth:
+                raise ValueError(f"out_indices {list(out_indices)} out of range for a {self.depth}-block encoder.")
+            checked.append(i % self.depth)
+        return checked
+
+    def check_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Validate an input batch and return it as float ``[B, C, H, W]``.
+
+        NaN pixels raise under ``nan_policy="error"`` and are left for the caller to fill otherwise."""
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"Expected an image tensor [B, C, H, W], got {type(x).__name__}.")
+        if x.ndim == 5:  # [B, C, T, H, W] with one date, as TerraTorch temporal datamodules give it
+            if x.shape[2] != 1:
+                raise ValueError(
+                    f"Got {x.shape[2]} dates in a [B, C, T, H, W] input; this encoder takes one date "
+                    "(use backbone_use_temporal: true for multi-temporal inputs)."
+                )
+            x = x[:, :, 0]
+        if x.ndim != 4:
+            raise ValueError(f"Expected an image tensor [B, C, H, W], got shape {tuple(x.shape)}.")
+        if x.shape[1] != len(self.bands):
+            raise ValueError(
+                f"Expected {len(self.bands)} bands {list(self.bands)}, got {x.shape[1]} channels "
+                f"(input shape {tuple(x.shape)})."
+            )
+        height, width = x.shape[-2:]
+        if height < self.patch_size or width < self.patch_size:
+            raise ValueError(f"Image {height}×{width} is smaller than one {self.patch_size}×{self.patch_size} patch.")
+        if not self.dynamic_img_size and (height, width) != self.img_size:
+            raise ValueError(
+                f"Expected images of {self.img_size[0]}×{self.img_size[1]} pixels, got {height}×{width} "
+                "(set dynamic_img_size=True to accept other sizes)."
+            )
+        if not x.is_floating_point():
+            return x.float()
+        if self.nan_policy == "error":
+            nan = torch.isnan(x)
+            if nan.any():
+                raise ValueError(
+                    f"Input has {int(nan.sum())} NaN values (of {x.numel()}); expected finite pixels. "
+                    "Replace nodata in the datamodule (no_data_replace) or set nan_policy='fill'."
+                )
+        return x
+
+    def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, TokenGrid]:
+        """Validated input → position-embedded cube tokens ``[B, G·h·w, D]`` and their grid.
+
+        With ``nan_policy="fill"`` NaN pixels enter as 0."""
+        x = self.check_input(x)
+        if self.nan_policy == "fill":
+            x = torch.nan_to_num(x, nan=0.0)
+        tokens, grid = self.tokenizer(x)
+        return tokens + self.pos_embed(grid.height, grid.width).to(tokens.dtype), grid
+
+    def forward_blocks(self, tokens: torch.Tensor, out_indices: Sequence[int]) -> list[torch.Tensor]:
+        """Run the blocks; return the hidden states after each block in ``out_indices``.
+
+        The last block's output is layer-normed (it is the encoder output)."""
+        outputs = []
+        last = max(out_indices)
+        for i, block in enumerate(self.blocks[: last + 1]):
+            tokens = block(tokens)
+            if i in out_indices:
+                outputs.append(self.norm(tokens) if i == self.depth - 1 else tokens)
+        return outputs
+
+    def forward(self, x: torch.Tensor, **kwargs) -> list[torch.Tensor]:
+        tokens, grid = self.embed(x)
+        self._last_grid = grid
+        outputs = self.forward_blocks(tokens, self.out_indices)
+        return [fold_spectral_groups(out, grid.groups, self.fold) for out in outputs]
+
+    def prepare_features_for_image_model(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Folded tokens → ``[B, C', h, w]`` maps (TerraTorch calls this when no neck is configured)."""
+        grid = self._last_grid
+        maps = []
+        for tokens in features:
+            tokens = fold_spectral_groups(tokens, grid.groups, "mean") if self.fold == "none" else tokens
+            maps.append(tokens.transpose(1, 2).reshape(tokens.shape[0], -1, grid.height, grid.width))
+        return maps
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)

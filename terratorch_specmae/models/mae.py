@@ -1,0 +1,142 @@
+"""Masked autoencoder over spectral tokens: tokenizer → masking → encoder → decoder → masked-token MSE."""
+
+from __future__ import annotations
+
+import torch
+from terratorch.models.model import ReconstructionOutput
+from torch import nn
+
+from terratorch_specmae.masking import build_masking, gather_tokens
+from terratorch_specmae.models.decoder import MAEDecoder
+from terratorch_specmae.models.encoder import SpectralViT
+from terratorch_specmae.models.tokenizer import TokenGrid, patchify, unpatchify
+
+TARGET_NORMS = ("minmax", "standardize", "none")
+
+
+def target_statistics(
+    x: torch.Tensor, valid: torch.Tensor | None, mode: str, eps: float = 1e-6
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image, per-band ``(shift, scale)`` ``[B, C, 1, 1]`` so that the target is ``(x − shift) / scale``.
+
+    ``minmax`` maps each band of each image to [0, 1] (S2MAE's best), ``standardize`` to zero
+    mean and unit variance, ``none`` leaves values as they are. Statistics use only ``valid``
+    pixels (all pixels when ``valid`` is None); a band with no valid pixel gets (0, 1).
+    """
+    if mode not in TARGET_NORMS:
+        raise ValueError(f"target_norm must be one of {TARGET_NORMS}, got {mode!r}.")
+    b, c = x.shape[:2]
+    if mode == "none":
+        return x.new_zeros(b, c, 1, 1), x.new_ones(b, c, 1, 1)
+    x = x.float()
+    if valid is None:
+        valid = torch.ones_like(x, dtype=torch.bool)
+    count = valid.sum(dim=(-2, -1), keepdim=True)
+    empty = count == 0
+    if mode == "minmax":
+        low = torch.where(valid, x, torch.inf).amin(dim=(-2, -1), keepdim=True)
+        high = torch.where(valid, x, -torch.inf).amax(dim=(-2, -1), keepdim=True)
+        shift, scale = low, high - low + eps
+    else:
+        n = count.clamp(min=1)
+        mean = torch.where(valid, x, 0.0).sum(dim=(-2, -1), keepdim=True) / n
+        var = torch.where(valid, (x - mean) ** 2, 0.0).sum(dim=(-2, -1), keepdim=True) / n
+        shift, scale = mean, var.sqrt() + eps
+    return torch.where(empty, 0.0, shift), torch.where(empty, 1.0, scale)
+
+
+def masked_mse(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean squared error over the pixels of masked tokens only.
+
+    ``pred``/``target``/``weights`` ``[B, N, P]``, ``mask`` ``[B, N]`` (1 = masked). ``weights``
+    (0/1) drop padded or nodata pixels; the mean is over the pixels that remain.
+    """
+    err = (pred.float() - target.float()) ** 2
+    if weights is None:
+        return (err.mean(dim=-1) * mask).sum() / mask.sum().clamp(min=1)
+    w = weights * mask.unsqueeze(-1)
+    return (err * w).sum() / w.sum().clamp(min=1)
+
+
+class SpectralMAE(nn.Module):
+    """Asymmetric masked autoencoder around a :class:`SpectralViT` encoder.
+
+    ``forward`` returns TerraTorch's ``ReconstructionOutput``: ``loss={"loss": masked MSE}``,
+    ``pred`` the reconstruction ``[B, C, H, W]`` in the input's units (target normalisation
+    undone), and ``mask`` ``[B, C, H, W]`` (1 where the pixel's token was masked — per band,
+    because cube tokens mask bands separately).
+    """
+
+    def __init__(
+        self,
+        encoder: SpectralViT,
+        masking: str = "random",
+        mask_ratio: float = 0.9,
+        masking_options: dict | None = None,
+        decoder_embed_dim: int = 512,
+        decoder_depth: int = 4,
+        decoder_num_heads: int = 16,
+        target_norm: str = "minmax",
+    ) -> None:
+        super().__init__()
+        if target_norm not in TARGET_NORMS:
+            raise ValueError(f"target_norm must be one of {TARGET_NORMS}, got {target_norm!r}.")
+        self.encoder = encoder
+        self.masking = build_masking(masking, mask_ratio=mask_ratio, **(masking_options or {}))
+        self.target_norm = target_norm
+        grid = encoder.default_grid
+        self.decoder = MAEDecoder(
+            encoder_dim=encoder.embed_dim,
+            grid_size=(grid.height, grid.width),
+            groups=grid.groups,
+            pixels_per_token=grid.pixels_per_token,
+            embed_dim=decoder_embed_dim,
+            depth=decoder_depth,
+            num_heads=decoder_num_heads,
+        )
+        self.patch_size = encoder.patch_size
+        self.out_channels = encoder.out_channels
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, **kwargs) -> ReconstructionOutput:
+        x = self.encoder.check_input(x)
+        grid = self.encoder.tokenizer.grid(*x.shape[-2:])
+        valid = None
+        if self.encoder.nan_policy == "fill":
+            nan = torch.isnan(x)
+            valid = ~nan
+            x = x.masked_fill(nan, 0.0)
+
+        tokenizer = self.encoder.tokenizer
+        tokens = tokenizer.embed_patches(patchify(tokenizer.pad(x, grid), grid))
+        tokens = tokens + self.encoder.pos_embed(grid.height, grid.width).to(tokens.dtype)
+        token_mask = self.masking(grid, x.shape[0], x.device, generator=generator, image=x)
+        visible = gather_tokens(tokens, token_mask.ids_keep)
+        latent = self.encoder.forward_blocks(visible, [self.encoder.depth - 1])[0]
+        pred = self.decoder(latent, token_mask.ids_restore, grid)
+
+        shift, scale = target_statistics(x, valid, self.target_norm)
+        target = patchify(tokenizer.pad((x - shift) / scale, grid), grid)
+        weights = self._pixel_weights(valid, grid, x)
+        loss = masked_mse(pred, target, token_mask.mask, weights)
+
+        reconstruction = self._crop(unpatchify(pred.float(), grid), grid) * scale + shift
+        pixel_mask = token_mask.mask.unsqueeze(-1).expand(-1, -1, grid.pixels_per_token)
+        pixel_mask = self._crop(unpatchify(pixel_mask, grid), grid)
+        return ReconstructionOutput(loss={"loss": loss}, pred=reconstruction, mask=pixel_mask)
+
+    @staticmethod
+    def _crop(image: torch.Tensor, grid: TokenGrid) -> torch.Tensor:
+        return image[:, : grid.bands, : grid.image_size[0], : grid.image_size[1]]
+
+    @staticmethod
+    def _pixel_weights(valid: torch.Tensor | None, grid: TokenGrid, x: torch.Tensor) -> torch.Tensor | None:
+        """0/1 weights ``[B, N, t·p·p]`` dropping padded bands, padded pixels and NaN pixels; None if all count."""
+        padded = grid.padded_bands != grid.bands or grid.padded_size != grid.image_size
+        if valid is None and not padded:
+            return None
+        w = valid.float() if valid is not None else x.new_ones(x.shape, dtype=torch.float32)
+        h, wd = grid.padded_size
+        w = nn.functional.pad(w, (0, wd - grid.image_size[1], 0, h - grid.image_size[0], 0, grid.padded_bands - grid.bands))
+        return patchify(w, grid)

@@ -1,0 +1,3 @@
+from terratorch_specmae.tasks.pretrain import SpectralMAETask
+
+__all__ = ["SpectralMAETask"]

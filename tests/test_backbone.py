@@ -1,0 +1,178 @@
+"""Conformance with TerraTorch's backbone contract, and the spatial layout of folded outputs."""
+
+import pytest
+import torch
+from terratorch.models import EncoderDecoderFactory
+from terratorch.models.necks import ReshapeTokensToImage
+from terratorch.registry import BACKBONE_REGISTRY, NECK_REGISTRY
+
+from terratorch_specmae.backbones import VIT_SIZES
+from terratorch_specmae.models import SpectralViT
+
+SEG_NECKS = [
+    {"name": "SelectIndices", "indices": [2, 5, 8, 11]},
+    {"name": "ReshapeTokensToImage", "remove_cls_token": False},
+    {"name": "LearnedInterpolateToPyramidal"},
+]
+
+
+@pytest.mark.parametrize("size", list(VIT_SIZES))
+@pytest.mark.parametrize("fold", ["concat", "mean", "none"])
+def test_registry_builds_every_size_with_matching_out_channels(size, fold):
+    name = f"s2mae_vit_{size}"
+    assert name in BACKBONE_REGISTRY
+    model = BACKBONE_REGISTRY.build(name, bands="sentinel2_l2a", img_size=16, fold=fold, out_indices=[0, -1])
+    spec = VIT_SIZES[size]
+    assert model.depth == spec["depth"] and model.embed_dim == spec["embed_dim"]
+    with torch.no_grad():
+        out = model(torch.randn(2, 12, 16, 16))
+    groups = 4  # 12 bands / t=3
+    assert len(out) == len(model.out_channels) == 2
+    for o, c in zip(out, model.out_channels, strict=True):
+        tokens = 4 if fold != "none" else groups * 4
+        assert o.shape == (2, tokens, c)
+    assert model.out_channels[0] == spec["embed_dim"] * (groups if fold == "concat" else 1)
+
+
+def test_out_indices_select_the_right_blocks():
+    model = SpectralViT(bands="landsat7", img_size=16, embed_dim=32, depth=4, num_heads=2, fold="none")
+    model.eval()
+    x = torch.randn(1, 6, 16, 16)
+    all_out = model(x)
+    assert len(all_out) == 4
+    model.out_indices = [1, 3]
+    picked = model(x)
+    torch.testing.assert_close(picked[0], all_out[1])
+    torch.testing.assert_close(picked[1], all_out[3])
+    with pytest.raises(ValueError, match="out of range for a 4-block encoder"):
+        SpectralViT(bands="landsat7", img_size=16, embed_dim=32, depth=4, num_heads=2, out_indices=[4])
+
+
+@pytest.mark.parametrize("fold", ["concat", "mean"])
+def test_one_changed_location_moves_only_that_cell_of_the_folded_map(fold):
+    """Layout proof at the embedding output (before attention mixes locations)."""
+    model = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2, patch_size=8)
+    x = torch.randn(1, 6, 32, 32)
+    y = x.clone()
+    row, col = 1, 2
+    y[:, 4, row * 8 + 3, col * 8 + 5] += 10.0  # one pixel of band 4 (second spectral group)
+    neck = ReshapeTokensToImage([16], remove_cls_token=False)
+    maps = []
+    for image in (x, y):
+        tokens, grid = model.embed(image)
+        from terratorch_specmae.models import fold_spectral_groups
+
+        maps.append(neck([fold_spectral_groups(tokens, grid.groups, fold)], image_size=(32, 32))[0])
+    changed = (maps[0] - maps[1]).abs().sum(dim=(0, 1)) > 0
+    expected = torch.zeros(4, 4, dtype=torch.bool)
+    expected[row, col] = True
+    assert torch.equal(changed, expected)
+    if fold == "concat":  # only the second group's channels move
+        diff = (maps[0] - maps[1]).abs()[0, :, row, col]
+        assert diff[:16].sum() == 0 and diff[16:].sum() > 0
+
+
+def test_unfolded_tokens_with_fold_neck_equal_folded_output():
+    kwargs = {"bands": "landsat7", "img_size": 32, "embed_dim": 16, "depth": 2, "num_heads": 2}
+    folded = SpectralViT(fold="concat", **kwargs)
+    raw = SpectralViT(fold="none", **kwargs)
+    raw.load_state_dict(folded.state_dict())
+    neck = NECK_REGISTRY.build("FoldSpectralGroups", [16, 16], groups=2)
+    assert neck.process_channel_list([16, 16]) == folded.out_channels
+    x = torch.randn(2, 6, 32, 32)
+    with torch.no_grad():
+        for a, b in zip(folded(x), neck(raw(x)), strict=True):
+            torch.testing.assert_close(a, b)
+
+
+def _factory_model(task, **extra):
+    args = {
+        "backbone": "s2mae_vit_tiny",
+        "backbone_bands": "landsat7",
+        "backbone_img_size": 64,
+        **extra,
+    }
+    return EncoderDecoderFactory().build_model(task, **args)
+
+
+def test_encoder_decoder_factory_segmentation_with_stock_prithvi_necks():
+    model = _factory_model(
+        "segmentation", necks=SEG_NECKS, decoder="UperNetDecoder", decoder_channels=64, num_classes=3
+    )
+    for size in (64, 60):  # 60 is padded by TerraTorch, cropped back
+        out = model(torch.randn(2, 6, size, size)).output
+        assert out.shape == (2, 3, size, size)
+
+
+def test_encoder_decoder_factory_classification():
+    model = _factory_model(
+        "classification",
+        necks=[{"name": "SelectIndices", "indices": [-1]}, {"name": "ReshapeTokensToImage", "remove_cls_token": False}],
+        decoder="IdentityDecoder",
+        num_classes=5,
+    )
+    assert model(torch.randn(3, 6, 64, 64)).output.shape == (3, 5)
+
+
+def test_no_neck_path_gives_maps():
+    model = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=2, num_heads=2, out_indices=[1])
+    maps = model.prepare_features_for_image_model(model(torch.randn(1, 6, 32, 48)))
+    assert maps[0].shape == (1, 32, 4, 6)
+
+
+@pytest.mark.parametrize(
+    ("make_input", "message"),
+    [
+        (lambda: torch.randn(1, 4, 32, 32), r"Expected 6 bands \['BLUE', .*got 4 channels"),
+        (lambda: torch.randn(6, 32, 32), r"Expected an image tensor \[B, C, H, W\], got shape \(6, 32, 32\)"),
+        (lambda: torch.randn(1, 6, 4, 32), "smaller than one 8×8 patch"),
+        (lambda: torch.randn(1, 6, 2, 32, 32), "Got 2 dates"),
+    ],
+)
+def test_bad_inputs_are_clear_errors(make_input, message):
+    model = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2)
+    with pytest.raises(ValueError, match=message):
+        model(make_input())
+
+
+def test_nan_pixels_error_or_fill():
+    x = torch.randn(1, 6, 32, 32)
+    x[0, 2, 5, 5] = float("nan")
+    strict = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2)
+    with pytest.raises(ValueError, match="Input has 1 NaN values"):
+        strict(x)
+    lenient = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2, nan_policy="fill")
+    lenient.load_state_dict(strict.state_dict())
+    filled = x.nan_to_num(0.0)
+    torch.testing.assert_close(lenient(x)[0], strict(filled)[0])
+
+
+def test_fixed_image_size_and_other_sizes():
+    fixed = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2, dynamic_img_size=False)
+    with pytest.raises(ValueError, match="Expected images of 32×32 pixels, got 48×48"):
+        fixed(torch.randn(1, 6, 48, 48))
+    dynamic = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2)
+    assert dynamic(torch.randn(1, 6, 48, 40))[0].shape == (1, 30, 32)
+    assert dynamic(torch.randn(1, 6, 30, 30))[0].shape == (1, 16, 32)  # padded to 32
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"fold": "sum"}, ValueError, "fold must be one of"),
+        ({"nan_policy": "zero"}, ValueError, "nan_policy must be one of"),
+        ({"num_frames": 3}, ValueError, "num_frames=3"),
+        ({"pretrained": True}, ValueError, "No published pretrained weights"),
+        ({"bands": ["B02", "RED_EDGE_9"]}, ValueError, "Unknown band name 'RED_EDGE_9'"),
+        ({"spectral_patch_size": 0}, ValueError, "must be >= 1"),
+        ({"colour": "red"}, TypeError, "colour"),
+    ],
+)
+def test_bad_build_arguments_are_clear_errors(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        BACKBONE_REGISTRY.build("s2mae_vit_tiny", img_size=16, **kwargs)
+
+
+def test_unknown_variant_names_the_known_ones():
+    with pytest.raises(ValueError, match="Unknown model 's2mae_vit_huge'; expected one of: s2mae_vit_tiny"):
+        BACKBONE_REGISTRY.build("s2mae_vit_huge")

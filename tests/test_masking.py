@@ -1,0 +1,65 @@
+import pytest
+import torch
+
+from terratorch_specmae.masking import (
+    MASKING_STRATEGIES,
+    RandomMasking,
+    build_masking,
+    gather_tokens,
+    num_visible,
+    scatter_mask,
+)
+from terratorch_specmae.models import CubeTokenizer
+
+
+@pytest.mark.parametrize(("n", "ratio", "expected"), [(1024, 0.9, 102), (10, 0.9, 1), (100, 0.9, 10), (64, 0.75, 16), (5, 0.99, 1), (7, 0.0, 7)])
+def test_num_visible_is_floor_of_kept_fraction(n, ratio, expected):
+    assert num_visible(n, ratio) == expected
+
+
+def test_ratio_out_of_range_is_an_error():
+    with pytest.raises(ValueError, match=r"mask_ratio must be in \[0, 1\), got 1.0"):
+        RandomMasking(1.0)
+
+
+def test_random_masking_invariants():
+    grid = CubeTokenizer(num_bands=12, embed_dim=8, patch_size=8, spectral_patch_size=3).grid(64, 64)
+    assert grid.num_tokens == 256
+    m = RandomMasking(0.9)(grid, batch_size=16, device=torch.device("cpu"))
+    n_vis = num_visible(256, 0.9)
+    assert m.ids_keep.shape == (16, n_vis)
+    assert torch.equal(m.mask.sum(dim=1), torch.full((16,), 256.0 - n_vis))
+    # the kept ids are exactly the unmasked positions
+    assert torch.equal(torch.gather(m.mask, 1, m.ids_keep), torch.zeros(16, n_vis))
+    # samples get different masks
+    assert len({tuple(row.tolist()) for row in m.ids_keep}) == 16
+    # uniform: over many draws, every token is masked about 90% of the time
+    many = RandomMasking(0.9)(grid, batch_size=2000, device=torch.device("cpu"), generator=torch.Generator().manual_seed(1))
+    freq = many.mask.mean(dim=0)
+    assert (freq - 230 / 256).abs().max() < 0.05
+
+
+def test_generator_makes_masks_reproducible():
+    grid = CubeTokenizer(num_bands=6, embed_dim=8, spectral_patch_size=3).grid(32, 32)
+    a = RandomMasking(0.75)(grid, 4, torch.device("cpu"), generator=torch.Generator().manual_seed(3))
+    b = RandomMasking(0.75)(grid, 4, torch.device("cpu"), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a.mask, b.mask)
+
+
+def test_gather_and_scatter_restore_token_order():
+    grid = CubeTokenizer(num_bands=6, embed_dim=8, spectral_patch_size=3).grid(32, 32)
+    m = RandomMasking(0.5)(grid, 3, torch.device("cpu"))
+    tokens = torch.randn(3, grid.num_tokens, 5)
+    visible = gather_tokens(tokens, m.ids_keep)
+    mask_token = torch.full((1, 1, 5), -7.0)
+    full = scatter_mask(visible, mask_token, m.ids_restore)
+    keep = m.mask == 0
+    torch.testing.assert_close(full[keep], tokens[keep])
+    assert torch.all(full[~keep] == -7.0)
+
+
+def test_registry():
+    assert "random" in MASKING_STRATEGIES
+    assert isinstance(build_masking("random", mask_ratio=0.5), RandomMasking)
+    with pytest.raises(ValueError, match="Unknown masking strategy 'checkerboard'; expected one of"):
+        build_masking("checkerboard")
