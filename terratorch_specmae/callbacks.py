@@ -20,6 +20,11 @@ from terratorch_specmae.plotting import (
 )
 
 
+def _as_tensor(value):
+    """TerraTorch's own validation plotting unbinds batch tensors into tuples in place; undo that."""
+    return torch.stack(value) if isinstance(value, (tuple, list)) else value
+
+
 def _output_dir(trainer: pl.Trainer, subdir: str, out_dir: str | None) -> Path:
     root = out_dir or trainer.log_dir or trainer.default_root_dir
     return Path(root) / subdir
@@ -66,7 +71,7 @@ class ReconstructionPNGs(_FirstValBatchCallback):
         self.bands, self.seed = list(bands), seed
 
     def draw(self, pl_module, batch):
-        image = batch["image"][: self.num_samples]
+        image = _as_tensor(batch["image"])[: self.num_samples]
         generator = torch.Generator(device=image.device).manual_seed(self.seed)
         was_training = pl_module.model.training
         pl_module.model.eval()
@@ -97,7 +102,7 @@ class PredictionPNGs(_FirstValBatchCallback):
         self.rgb, self.class_names = list(rgb), list(class_names) if class_names else None
 
     def draw(self, pl_module, batch):
-        image = batch["image"][: self.num_samples]
+        image = _as_tensor(batch["image"])[: self.num_samples]
         was_training = pl_module.training
         pl_module.eval()
         logits = pl_module(image).output
@@ -105,8 +110,11 @@ class PredictionPNGs(_FirstValBatchCallback):
         prediction = logits.argmax(dim=1)
         if logits.ndim == 4:
             target = batch.get("mask")
-            target = target[: self.num_samples] if target is not None else None
-            return segmentation_figure(image, target, prediction, self.rgb, logits.shape[1]), "segmentation"
+            target = _as_tensor(target)[: self.num_samples] if target is not None else None
+            return (
+                segmentation_figure(image, target, prediction, self.rgb, logits.shape[1], self.class_names),
+                "segmentation",
+            )
         target = batch.get("label")
-        target = target[: self.num_samples] if target is not None else None
+        target = _as_tensor(target)[: self.num_samples] if target is not None else None
         return classification_figure(image, target, prediction, self.rgb, self.class_names), "classification"

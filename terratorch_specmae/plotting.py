@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -56,7 +57,7 @@ def reconstruction_figure(
             pasted = np.where(m > 0, reconstruction[row, b].float().cpu().numpy(), x)
             panels = [(x, "gray", lo, hi), (m, "magma", 0, 1), (pasted, "gray", lo, hi)]
             name = band_names[b] if band_names else f"band {b}"
-            titles = [f"{name} input", f"{name} mask", f"{name} recon."]
+            titles = [f"{name} input", f"{name} mask (light = hidden)", f"{name} recon."]
             for k, (data, cmap, vmin, vmax) in enumerate(panels):
                 ax = axes[row, 3 * j + k]
                 ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
@@ -67,14 +68,25 @@ def reconstruction_figure(
     return fig
 
 
+def class_colormap(num_classes: int) -> matplotlib.colors.ListedColormap:
+    """One distinct colour per class (tab10/tab20 in order, so class 0 is always the same blue)."""
+    colors = plt.get_cmap("tab10" if num_classes <= 10 else "tab20").colors
+    return matplotlib.colors.ListedColormap(colors[: max(num_classes, 2)])
+
+
 def segmentation_figure(
-    image: torch.Tensor, target: torch.Tensor | None, prediction: torch.Tensor, rgb: Sequence[int], num_classes: int
+    image: torch.Tensor,
+    target: torch.Tensor | None,
+    prediction: torch.Tensor,
+    rgb: Sequence[int],
+    num_classes: int,
+    class_names: Sequence[str] | None = None,
 ) -> plt.Figure:
-    """Rows = samples: RGB composite | reference labels | predicted labels."""
+    """Rows = samples: RGB composite | reference labels | predicted labels, with a class legend."""
     n = image.shape[0]
     cols = 3 if target is not None else 2
     fig, axes = plt.subplots(n, cols, figsize=(2.2 * cols, 2.2 * n), squeeze=False)
-    cmap = plt.get_cmap("tab10", max(num_classes, 2))
+    cmap = class_colormap(num_classes)
     for row in range(n):
         panels = [(rgb_composite(image[row], rgb), None, "image")]
         if target is not None:
@@ -82,10 +94,13 @@ def segmentation_figure(
         panels.append((prediction[row].cpu().numpy(), cmap, "prediction"))
         for k, (data, cm, title) in enumerate(panels):
             ax = axes[row, k]
-            ax.imshow(data, cmap=cm, vmin=0 if cm else None, vmax=num_classes - 1 if cm else None, interpolation="nearest")
+            ax.imshow(data, cmap=cm, vmin=-0.5 if cm else None, vmax=cmap.N - 0.5 if cm else None, interpolation="nearest")
             ax.set_axis_off()
             if row == 0:
                 ax.set_title(title, fontsize=8)
+    names = class_names or [str(i) for i in range(num_classes)]
+    handles = [matplotlib.patches.Patch(color=cmap(i), label=name) for i, name in enumerate(names)]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=7, frameon=False)
     return fig
 
 

@@ -109,10 +109,11 @@ class SpectralMAE(nn.Module):
             x = x.masked_fill(nan, 0.0)
 
         tokenizer = self.encoder.tokenizer
-        tokens = tokenizer.embed_patches(patchify(tokenizer.pad(x, grid), grid))
-        tokens = tokens + self.encoder.pos_embed(grid.height, grid.width).to(tokens.dtype)
         token_mask = self.masking(grid, x.shape[0], x.device, generator=generator, image=x)
-        visible = gather_tokens(tokens, token_mask.ids_keep)
+        # embed only the visible cubes (10% of them at the default ratio)
+        patches = gather_tokens(patchify(tokenizer.pad(x, grid), grid), token_mask.ids_keep)
+        pos = self.encoder.pos_embed(grid.height, grid.width).expand(x.shape[0], -1, -1)
+        visible = tokenizer.embed_patches(patches) + gather_tokens(pos, token_mask.ids_keep).to(patches.dtype)
         latent = self.encoder.forward_blocks(visible, [self.encoder.depth - 1])[0]
         pred = self.decoder(latent, token_mask.ids_restore, grid)
 

@@ -20,6 +20,7 @@ class SpectralMAETask(ReconstructionTask):
     Metrics (``train/``, ``val/``, ``test/`` RMSE, MSE, MAE) compare the reconstruction with the
     input on the masked pixels only, in the units the model sees (after the datamodule's
     normalisation). The loss is the model's own (masked MSE on the normalised target).
+    ``ignore_index`` is the target value the metrics skip (NaN also marks the visible pixels).
     """
 
     def __init__(
@@ -27,6 +28,7 @@ class SpectralMAETask(ReconstructionTask):
         model_args: dict,
         model_factory: str = "FullModelFactory",
         masked_metric: bool = True,
+        ignore_index: float = float("nan"),
         lr: float = 1.5e-4,
         optimizer: str = "AdamW",
         optimizer_hparams: dict | None = None,
@@ -42,6 +44,7 @@ class SpectralMAETask(ReconstructionTask):
             model_factory=model_factory,
             model_args=model_args,
             masked_metric=masked_metric,
+            ignore_index=ignore_index,
             lr=lr,
             optimizer=optimizer,
             optimizer_hparams=optimizer_hparams,
