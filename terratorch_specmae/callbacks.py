@@ -85,7 +85,8 @@ class ReconstructionPNGs(_FirstValBatchCallback):
 class PredictionPNGs(_FirstValBatchCallback):
     """Saves RGB | reference | prediction maps (segmentation) or titled image grids (classification).
 
-    PNGs go to ``<log dir>/predictions/``. ``rgb`` picks the bands of the colour composite.
+    PNGs go to ``<log dir>/predictions/``. ``rgb`` picks the bands of the colour composite;
+    ``class_colors`` (matplotlib colours, one per class) colour the label maps.
     """
 
     subdir = "predictions"
@@ -94,12 +95,14 @@ class PredictionPNGs(_FirstValBatchCallback):
         self,
         rgb: Sequence[int] = (2, 1, 0),
         class_names: Sequence[str] | None = None,
+        class_colors: Sequence[str] | None = None,
         every_n_epochs: int = 1,
         num_samples: int = 4,
         out_dir: str | None = None,
     ) -> None:
         super().__init__(every_n_epochs, num_samples, out_dir)
         self.rgb, self.class_names = list(rgb), list(class_names) if class_names else None
+        self.class_colors = list(class_colors) if class_colors else None
 
     def draw(self, pl_module, batch):
         image = _as_tensor(batch["image"])[: self.num_samples]
@@ -112,7 +115,9 @@ class PredictionPNGs(_FirstValBatchCallback):
             target = batch.get("mask")
             target = _as_tensor(target)[: self.num_samples] if target is not None else None
             return (
-                segmentation_figure(image, target, prediction, self.rgb, logits.shape[1], self.class_names),
+                segmentation_figure(
+                    image, target, prediction, self.rgb, logits.shape[1], self.class_names, self.class_colors
+                ),
                 "segmentation",
             )
         target = batch.get("label")

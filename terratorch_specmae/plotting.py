@@ -68,10 +68,14 @@ def reconstruction_figure(
     return fig
 
 
-def class_colormap(num_classes: int) -> matplotlib.colors.ListedColormap:
-    """One distinct colour per class (tab10/tab20 in order, so class 0 is always the same blue)."""
-    colors = plt.get_cmap("tab10" if num_classes <= 10 else "tab20").colors
-    return matplotlib.colors.ListedColormap(colors[: max(num_classes, 2)])
+def class_colormap(num_classes: int, colors: Sequence[str] | None = None) -> matplotlib.colors.ListedColormap:
+    """One colour per class: ``colors`` if given, else tab10/tab20 in order."""
+    if colors is not None:
+        if len(colors) < num_classes:
+            raise ValueError(f"Got {len(colors)} class colours for {num_classes} classes.")
+        return matplotlib.colors.ListedColormap(list(colors[:num_classes]))
+    palette = plt.get_cmap("tab10" if num_classes <= 10 else "tab20").colors
+    return matplotlib.colors.ListedColormap(palette[: max(num_classes, 2)])
 
 
 def segmentation_figure(
@@ -81,12 +85,13 @@ def segmentation_figure(
     rgb: Sequence[int],
     num_classes: int,
     class_names: Sequence[str] | None = None,
+    class_colors: Sequence[str] | None = None,
 ) -> plt.Figure:
     """Rows = samples: RGB composite | reference labels | predicted labels, with a class legend."""
     n = image.shape[0]
     cols = 3 if target is not None else 2
     fig, axes = plt.subplots(n, cols, figsize=(2.2 * cols, 2.2 * n), squeeze=False)
-    cmap = class_colormap(num_classes)
+    cmap = class_colormap(num_classes, class_colors)
     for row in range(n):
         panels = [(rgb_composite(image[row], rgb), None, "image")]
         if target is not None:

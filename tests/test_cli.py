@@ -44,7 +44,7 @@ def pretrained(tmp_path_factory) -> Path:
     terratorch("fit", "-c", "configs/specmae_pretrain_s2mae.yaml", *QUICK, f"--trainer.default_root_dir={out}")
     pngs = list(out.rglob("reconstructions/reconstruction_epoch000.png"))
     assert pngs and pngs[0].stat().st_size > 10_000, "the reconstruction callback wrote no picture"
-    return only(out.rglob("*.ckpt"))
+    return only(out.rglob("last.ckpt"))
 
 
 def test_pretraining_checkpoint_holds_the_mae(pretrained):
@@ -53,25 +53,7 @@ def test_pretraining_checkpoint_holds_the_mae(pretrained):
 
 
 def test_segmentation_fine_tunes_from_the_pretraining_checkpoint(pretrained, tmp_path):
-    terratorch(
-        "fit",
-        "-c",
-        "configs/specmae_seg.yaml",
-        *QUICK,
-        f"--trainer.default_root_dir={tmp_path}",
-        f"--model.init_args.model_args.backbone_ckpt_path={pretrained}",
-    )
-    finetuned = torch.load(only(tmp_path.rglob("*.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
-    # before the first optimizer step the encoder equals the pretrained one; after 2 steps it has moved
-    # but its frozen-by-construction parts (none) aside, shapes and keys must match one to one
-    source = torch.load(pretrained, map_location="cpu", weights_only=True)["state_dict"]
-    enc_src = {k.removeprefix("model.encoder."): v for k, v in source.items() if k.startswith("model.encoder.")}
-    enc_dst = {k.removeprefix("model.encoder."): v for k, v in finetuned.items() if k.startswith("model.encoder.")}
-    assert enc_src.keys() == enc_dst.keys()
-    assert list((tmp_path).rglob("predictions/segmentation_epoch000.png"))
-
-
-def test_frozen_encoder_keeps_the_pretrained_weights_exactly(pretrained, tmp_path):
+    """With a frozen encoder the fine-tuned checkpoint must hold exactly the pretrained encoder."""
     terratorch(
         "fit",
         "-c",
@@ -81,25 +63,28 @@ def test_frozen_encoder_keeps_the_pretrained_weights_exactly(pretrained, tmp_pat
         f"--model.init_args.model_args.backbone_ckpt_path={pretrained}",
         "--model.init_args.freeze_backbone=true",
     )
-    finetuned = torch.load(only(tmp_path.rglob("*.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
+    finetuned = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
     source = torch.load(pretrained, map_location="cpu", weights_only=True)["state_dict"]
     encoder_keys = [k for k in source if k.startswith("model.encoder.")]
-    assert encoder_keys
-    for key in encoder_keys:
+    assert len(encoder_keys) > 100
+    for key in encoder_keys:  # pretraining: task.model.encoder; fine-tuning: task.model.encoder (the backbone)
         assert torch.equal(finetuned[key], source[key]), key
+    decoder = [k for k in finetuned if k.startswith("model.decoder.")]
+    assert decoder, "the fine-tuned model has a segmentation decoder"
+    assert list(tmp_path.rglob("predictions/segmentation_epoch000.png"))
 
 
 def test_classification_config(tmp_path):
     terratorch("fit", "-c", "configs/specmae_cls.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}")
-    assert list(tmp_path.rglob("*.ckpt"))
+    assert list(tmp_path.rglob("last.ckpt"))
     assert list(tmp_path.rglob("predictions/classification_epoch000.png"))
 
 
 def test_prithvi_config_with_our_backbone_and_one_extra_line(tmp_path):
     """tests/data/prithvi_seg.yaml is a stock Prithvi UperNet config; we swap the backbone name and add one line."""
     text = (ROOT / "tests/data/prithvi_seg.yaml").read_text()
-    assert "backbone: prithvi_eo_v2_300" in text
-    swapped = text.replace("backbone: prithvi_eo_v2_300", "backbone: s2mae_vit_tiny")
+    assert "backbone: prithvi_eo_tiny" in text
+    swapped = text.replace("backbone: prithvi_eo_tiny", "backbone: s2mae_vit_tiny")
     extra = "    - class_path: terratorch_specmae.callbacks.PredictionPNGs\n"
     swapped = swapped.replace("  callbacks:\n", "  callbacks:\n" + extra)
     assert len(swapped.splitlines()) == len(text.splitlines()) + 1

@@ -96,8 +96,6 @@ class SpectralMAE(nn.Module):
             depth=decoder_depth,
             num_heads=decoder_num_heads,
         )
-        self.patch_size = encoder.patch_size
-        self.out_channels = encoder.out_channels
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, **kwargs) -> ReconstructionOutput:
         x = self.encoder.check_input(x)
