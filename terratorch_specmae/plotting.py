@@ -57,14 +57,16 @@ def reconstruction_figure(
             pasted = np.where(m > 0, reconstruction[row, b].float().cpu().numpy(), x)
             panels = [(x, "gray", lo, hi), (m, "magma", 0, 1), (pasted, "gray", lo, hi)]
             name = band_names[b] if band_names else f"band {b}"
-            titles = [f"{name} input", f"{name} mask (light = hidden)", f"{name} recon."]
+            titles = [f"{name}", "mask", "reconstruction"]
             for k, (data, cmap, vmin, vmax) in enumerate(panels):
                 ax = axes[row, 3 * j + k]
                 ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
                 ax.set_axis_off()
                 if row == 0:
                     ax.set_title(titles[k], fontsize=7)
-    fig.suptitle("masked pixels shown reconstructed, visible pixels as input", fontsize=8)
+    fig.suptitle(
+        "per band: input | mask (light = hidden) | reconstruction of hidden pixels (visible ones as input)", fontsize=8
+    )
     return fig
 
 

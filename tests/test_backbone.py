@@ -44,8 +44,12 @@ def test_out_indices_select_the_right_blocks():
     picked = model(x)
     torch.testing.assert_close(picked[0], all_out[1])
     torch.testing.assert_close(picked[1], all_out[3])
+    model.out_indices = model._check_out_indices([3, -3])  # any order, negative allowed: block order out
+    assert model.out_indices == [1, 3]
     with pytest.raises(ValueError, match="out of range for a 4-block encoder"):
         SpectralViT(bands="landsat7", img_size=16, embed_dim=32, depth=4, num_heads=2, out_indices=[4])
+    with pytest.raises(ValueError, match="out_indices is empty"):
+        SpectralViT(bands="landsat7", img_size=16, embed_dim=32, depth=4, num_heads=2, out_indices=[])
 
 
 @pytest.mark.parametrize("fold", ["concat", "mean"])

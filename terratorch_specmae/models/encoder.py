@@ -60,7 +60,7 @@ class SpectralViT(nn.Module):
         patch_size: spatial cube side ``p`` (8, the paper's best).
         spectral_patch_size: bands per cube ``t`` (3); ``t = number of bands`` gives 2D patches.
         pos_embed: ``"learnable"`` | ``"sincos"`` | ``"sincos_3d"``.
-        out_indices: blocks whose outputs ``forward`` returns (default: every block).
+        out_indices: blocks whose outputs ``forward`` returns, in block order (default: every block).
         fold: how ``forward`` folds the spectral groups of each location — ``"concat"``
             (``G·D`` channels, default), ``"mean"`` (``D``) or ``"none"`` (raw cube tokens
             ``[B, G·h·w, D]``; fold them later with the ``FoldSpectralGroups`` neck).
@@ -137,12 +137,12 @@ class SpectralViT(nn.Module):
     def _check_out_indices(self, out_indices: Sequence[int] | None) -> list[int]:
         if out_indices is None:
             return list(range(self.depth))
-        checked = []
+        if not out_indices:
+            raise ValueError("out_indices is empty: expected at least one block index.")
         for i in out_indices:
             if not -self.depth <= i < self.depth:
                 raise ValueError(f"out_indices {list(out_indices)} out of range for a {self.depth}-block encoder.")
-            checked.append(i % self.depth)
-        return checked
+        return sorted({i % self.depth for i in out_indices})  # outputs come in block order
 
     def check_input(self, x: torch.Tensor) -> torch.Tensor:
         """Validate an input batch and return it as float ``[B, C, H, W]``.
