@@ -34,6 +34,19 @@ def test_registry_builds_every_size_with_matching_out_channels(size, fold):
     assert model.out_channels[0] == spec["embed_dim"] * (groups if fold == "concat" else 1)
 
 
+def test_attention_runs_through_pytorch_sdpa():
+    model = SpectralViT(bands="landsat7", img_size=16, embed_dim=32, depth=2, num_heads=2)
+    assert all(block.attn.fused_attn for block in model.blocks)  # timm's F.scaled_dot_product_attention path
+    called = []
+    original = torch.nn.functional.scaled_dot_product_attention
+    try:
+        torch.nn.functional.scaled_dot_product_attention = lambda *a, **k: called.append(1) or original(*a, **k)
+        model(torch.randn(1, 6, 16, 16))
+    finally:
+        torch.nn.functional.scaled_dot_product_attention = original
+    assert len(called) == 2
+
+
 def test_out_indices_select_the_right_blocks():
     model = SpectralViT(bands="landsat7", img_size=16, embed_dim=32, depth=4, num_heads=2, fold="none")
     model.eval()
