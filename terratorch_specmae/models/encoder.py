@@ -13,6 +13,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from terratorch_specmae.bands import resolve_bands
+from terratorch_specmae.checkpoints import load_encoder_weights
 from terratorch_specmae.models.pos_embed import SpatialSpectralPosEmbed
 from terratorch_specmae.models.tokenizer import CubeTokenizer, TokenGrid
 
@@ -126,8 +127,6 @@ class SpectralViT(nn.Module):
         self.apply(_init_weights)
         nn.init.xavier_uniform_(self.tokenizer.proj.weight.view(embed_dim, -1))
         if ckpt_path:
-            from terratorch_specmae.checkpoints import load_encoder_weights
-
             load_encoder_weights(self, ckpt_path)
 
     @property
@@ -183,13 +182,18 @@ class SpectralViT(nn.Module):
                 )
         return x
 
+    def fill_nan(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Under ``nan_policy="fill"``: NaN pixels set to 0, and the mask of valid pixels; else ``(x, None)``."""
+        if self.nan_policy != "fill":
+            return x, None
+        valid = ~torch.isnan(x)
+        return x.masked_fill(~valid, 0.0), valid
+
     def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, TokenGrid]:
         """Validated input → position-embedded cube tokens ``[B, G·h·w, D]`` and their grid.
 
         With ``nan_policy="fill"`` NaN pixels enter as 0."""
-        x = self.check_input(x)
-        if self.nan_policy == "fill":
-            x = torch.nan_to_num(x, nan=0.0)
+        x, _ = self.fill_nan(self.check_input(x))
         tokens, grid = self.tokenizer(x)
         return tokens + self.pos_embed(grid.height, grid.width).to(tokens.dtype), grid
 
@@ -206,6 +210,7 @@ class SpectralViT(nn.Module):
         return outputs
 
     def forward(self, x: torch.Tensor, **kwargs) -> list[torch.Tensor]:
+        """Hidden states of ``out_indices``, folded per ``fold`` (batch extras TerraTorch passes are unused)."""
         tokens, grid = self.embed(x)
         self._last_grid = grid
         outputs = self.forward_blocks(tokens, self.out_indices)

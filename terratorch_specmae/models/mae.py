@@ -98,14 +98,9 @@ class SpectralMAE(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, **kwargs) -> ReconstructionOutput:
-        x = self.encoder.check_input(x)
+        """``generator`` fixes the random mask; other batch entries TerraTorch passes are not used."""
+        x, valid = self.encoder.fill_nan(self.encoder.check_input(x))
         grid = self.encoder.tokenizer.grid(*x.shape[-2:])
-        valid = None
-        if self.encoder.nan_policy == "fill":
-            nan = torch.isnan(x)
-            valid = ~nan
-            x = x.masked_fill(nan, 0.0)
-
         tokenizer = self.encoder.tokenizer
         token_mask = self.masking(grid, x.shape[0], x.device, generator=generator, image=x)
         # embed only the visible cubes (10% of them at the default ratio)
