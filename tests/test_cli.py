@@ -13,7 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import rasterio
 import torch
 import yaml
 
@@ -72,6 +74,24 @@ def test_segmentation_fine_tunes_from_the_pretraining_checkpoint(pretrained, tmp
     decoder = [k for k in finetuned if k.startswith("model.decoder.")]
     assert decoder, "the fine-tuned model has a segmentation decoder"
     assert list(tmp_path.rglob("predictions/segmentation_epoch000.png"))
+
+    # terratorch predict writes one class map per chip, georeferenced like its input
+    chips = ROOT / "examples/data/olinda_l7/val/images"
+    out = tmp_path / "maps"
+    terratorch(
+        "predict",
+        "-c",
+        "configs/specmae_seg.yaml",
+        f"--ckpt_path={only(tmp_path.rglob('last.ckpt'))}",
+        f"--predict_output_dir={out}",
+        f"--data.init_args.predict_data_root={chips}",
+        f"--trainer.default_root_dir={tmp_path / 'predict'}",
+    )
+    maps = sorted(out.glob("*_pred.tif"))
+    assert len(maps) == len(list(chips.glob("*.tif")))
+    with rasterio.open(maps[0]) as pred, rasterio.open(chips / maps[0].name.replace("_pred", "")) as src:
+        assert pred.crs == src.crs and pred.transform == src.transform and pred.shape == src.shape
+        assert set(np.unique(pred.read(1))) <= {0, 1, 2}
 
 
 def test_classification_config(tmp_path):
