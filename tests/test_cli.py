@@ -114,3 +114,17 @@ def test_prithvi_config_with_our_backbone_and_one_extra_line(tmp_path):
     saved = yaml.safe_load(only(tmp_path.rglob("config.yaml")).read_text())
     assert saved["model"]["init_args"]["model_args"]["backbone"] == "s2mae_vit_tiny"
     assert list(tmp_path.rglob("*.ckpt"))
+
+
+def test_reconstruction_example_script(pretrained, tmp_path, monkeypatch, capsys):
+    """examples/reconstruct.py draws a pretraining checkpoint's reconstructions (run in-process)."""
+    import runpy
+
+    out = tmp_path / "reconstruction.png"
+    monkeypatch.setattr(sys, "argv", ["reconstruct.py", str(pretrained), "--out", str(out), "--num", "2"])
+    runpy.run_path(str(ROOT / "examples/reconstruct.py"), run_name="__main__")
+    printed = capsys.readouterr().out
+    assert out.stat().st_size > 10_000
+    rmse_lines = [line for line in printed.splitlines() if "masked-pixel RMSE" in line]
+    assert len(rmse_lines) == 6  # one per Landsat band
+    assert all(float(line.split()[-2]) > 0 for line in rmse_lines)
