@@ -26,10 +26,13 @@ QUICK = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer
 pytestmark = pytest.mark.slow
 
 
-def terratorch(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "TERRATORCH_CUSTOM_MODULE_PATH"}
-    result = subprocess.run([TERRATORCH, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"terratorch {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+def terratorch(*args: str, cwd: Path = ROOT, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k != "TERRATORCH_CUSTOM_MODULE_PATH"}
+    result = subprocess.run(
+        [TERRATORCH, *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=900
+    )
+    if check:
+        assert result.returncode == 0, f"terratorch {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     return result
 
 
@@ -128,3 +131,17 @@ def test_reconstruction_example_script(pretrained, tmp_path, monkeypatch, capsys
     rmse_lines = [line for line in printed.splitlines() if "masked-pixel RMSE" in line]
     assert len(rmse_lines) == 6  # one per Landsat band
     assert all(float(line.split()[-2]) > 0 for line in rmse_lines)
+
+
+def test_prithvi_config_without_the_extra_line_needs_the_environment_variable(tmp_path):
+    """The alternative to the extra line: TERRATORCH_CUSTOM_MODULE_PATH; with neither, TerraTorch cannot find us."""
+    import terratorch_specmae
+
+    swapped = (ROOT / "tests/data/prithvi_seg.yaml").read_text().replace("backbone: prithvi_eo_tiny", "backbone: s2mae_vit_tiny")
+    config = tmp_path / "swapped.yaml"
+    config.write_text(swapped)
+    args = ("fit", "-c", str(config), "--trainer.fast_dev_run=true", f"--trainer.default_root_dir={tmp_path}")
+    failed = terratorch(*args, check=False)
+    assert failed.returncode != 0 and "s2mae_vit_tiny could not be instantiated" in failed.stderr
+    package_dir = str(Path(terratorch_specmae.__file__).parent)
+    terratorch(*args, env={"TERRATORCH_CUSTOM_MODULE_PATH": package_dir})
