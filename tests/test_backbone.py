@@ -121,6 +121,15 @@ def test_encoder_decoder_factory_segmentation_with_stock_prithvi_necks():
         assert out.shape == (2, 3, size, size)
 
 
+def test_unfolded_tokens_through_the_registered_neck_by_name():
+    necks = [{"name": "FoldSpectralGroups", "groups": 2, "mode": "concat"}, *SEG_NECKS]
+    model = _factory_model(
+        "segmentation", backbone_fold="none", necks=necks, decoder="UperNetDecoder", decoder_channels=32, num_classes=3
+    )
+    assert model.encoder.out_channels[0] == 192
+    assert model(torch.randn(1, 6, 64, 64)).output.shape == (1, 3, 64, 64)
+
+
 def test_encoder_decoder_factory_classification():
     model = _factory_model(
         "classification",
