@@ -127,7 +127,7 @@ def test_unfolded_tokens_through_the_registered_neck_by_name():
         "segmentation", backbone_fold="none", necks=necks, decoder="UperNetDecoder", decoder_channels=32, num_classes=3
     )
     assert model.encoder.out_channels[0] == 192
-    assert model(torch.randn(1, 6, 64, 64)).output.shape == (1, 3, 64, 64)
+    assert model(torch.randn(2, 6, 64, 64)).output.shape == (2, 3, 64, 64)
 
 
 def test_encoder_decoder_factory_classification():
