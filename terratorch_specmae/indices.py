@@ -1,0 +1,113 @@
+"""Spectral indices by band name, from the ``spyndex`` catalogue, computed on raw values.
+
+Indices are resolved through band *names* (``bands.py`` maps every name to spyndex's standard
+band key: ``B04``/``RED`` → ``R``, ``B08``/``NIR_BROAD`` → ``N`` …), never through positions.
+TerraTorch datamodules standardise images before the model sees them; :func:`denormalize`
+undoes that so indices are computed on the sensor's values (reflectance, or DN).
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Sequence
+
+import spyndex
+import torch
+
+from terratorch_specmae.bands import band_info, resolve_bands
+
+MISSING_BAND_POLICIES = ("error", "skip")
+
+
+def standard_band_positions(bands: Sequence[str]) -> dict[str, int]:
+    """spyndex band key → position in ``bands``.
+
+    Where a band set has only a narrow NIR (Landsat 8/9 OLI B5, HLS, Sentinel-2 B8A without
+    B08), it also stands for spyndex's ``N``, as those sensors' NIR band.
+    """
+    positions: dict[str, int] = {}
+    for i, name in enumerate(bands):
+        key = band_info(name).common_name
+        if key and key not in positions:
+            positions[key] = i
+    if "N" not in positions and "N2" in positions:
+        positions["N"] = positions["N2"]
+    return positions
+
+
+def index_bands(index: str) -> list[str]:
+    """The spyndex band keys an index needs (its constants excluded); unknown names raise."""
+    if index not in spyndex.indices:
+        close = difflib.get_close_matches(index, list(spyndex.indices), n=5)
+        hint = f" Did you mean {close}?" if close else ""
+        raise ValueError(f"Unknown spectral index {index!r}: not in the spyndex catalogue.{hint}")
+    return [b for b in spyndex.indices[index].bands if b not in spyndex.constants]
+
+
+def denormalize(x: torch.Tensor, means: Sequence[float], stds: Sequence[float]) -> torch.Tensor:
+    """Undo a datamodule's per-band standardisation: ``x · std + mean`` for ``x`` ``[B, C, H, W]``."""
+    if len(means) != x.shape[1] or len(stds) != x.shape[1]:
+        raise ValueError(f"Expected {x.shape[1]} means and stds (one per band), got {len(means)} and {len(stds)}.")
+    mean = torch.as_tensor(means, dtype=x.dtype, device=x.device)[:, None, None]
+    std = torch.as_tensor(stds, dtype=x.dtype, device=x.device)[:, None, None]
+    return x * std + mean
+
+
+class SpectralIndices:
+    """Computes named spyndex indices from images whose bands are named ``bands``.
+
+    Args:
+        indices: spyndex index names, e.g. ``["NDVI", "NDWI", "NDBI"]``.
+        bands: the band names of the images, in order, or a sensor preset.
+        missing_bands: ``"error"`` (default) — an index whose bands are absent is an error
+            naming them; ``"skip"`` — leave such indices out with a warning (at least one
+            index must remain).
+        scale: multiplies the raw values first, e.g. ``1e-4`` for Sentinel-2 L2A integers, so
+            indices with additive constants (EVI, SAVI …) see reflectance in [0, 1].
+
+    Calling it on ``[B, C, H, W]`` raw values returns ``[B, K, H, W]`` maps of the indices in
+    :attr:`names`; where a formula divides by zero the index is 0, never NaN or inf.
+    """
+
+    def __init__(
+        self, indices: Sequence[str], bands: str | Sequence[str], missing_bands: str = "error", scale: float = 1.0
+    ) -> None:
+        if missing_bands not in MISSING_BAND_POLICIES:
+            raise ValueError(f"missing_bands must be one of {MISSING_BAND_POLICIES}, got {missing_bands!r}.")
+        if not indices:
+            raise ValueError("No spectral index requested: expected at least one spyndex index name.")
+        self.bands = resolve_bands(bands)
+        self.scale = scale
+        positions = standard_band_positions(self.bands)
+        self.names, self._positions = [], {}
+        for index in indices:
+            needed = index_bands(index)
+            absent = [b for b in needed if b not in positions]
+            if absent:
+                described = ", ".join(f"{b} ({spyndex.bands[b].long_name})" for b in absent)
+                msg = f"{index} needs bands {needed}; the bands {list(self.bands)} lack {described}."
+                if missing_bands == "error":
+                    raise ValueError(msg + " Set missing_bands='skip' to compute the other indices only.")
+                warnings.warn(msg + " Skipping it.", stacklevel=2)
+                continue
+            self.names.append(index)
+            self._positions[index] = {b: positions[b] for b in needed}
+        if not self.names:
+            raise ValueError(f"None of the indices {list(indices)} can be computed from the bands {list(self.bands)}.")
+        self._constants = {k: c.default for k, c in spyndex.constants.items() if c.default is not None}
+
+    def __call__(self, raw: torch.Tensor) -> torch.Tensor:
+        if raw.ndim != 4 or raw.shape[1] != len(self.bands):
+            raise ValueError(f"Expected raw images [B, {len(self.bands)}, H, W], got shape {tuple(raw.shape)}.")
+        raw = raw.float() * self.scale
+        maps = []
+        for index in self.names:
+            params = {**self._constants, **{b: raw[:, i] for b, i in self._positions[index].items()}}
+            with torch.autocast(raw.device.type, enabled=False):
+                value = spyndex.computeIndex(index, params=params)
+            maps.append(torch.nan_to_num(value, nan=0.0, posinf=0.0, neginf=0.0))
+        return torch.stack(maps, dim=1)
+
+    def __repr__(self) -> str:
+        return f"SpectralIndices({self.names}, bands={list(self.bands)})"
