@@ -63,3 +63,27 @@ def test_registry():
     assert isinstance(build_masking("random", mask_ratio=0.5), RandomMasking)
     with pytest.raises(ValueError, match="Unknown masking strategy 'checkerboard'; expected one of"):
         build_masking("checkerboard")
+
+
+@pytest.mark.parametrize(("bands", "ratio"), [(12, 0.9), (12, 0.75), (6, 0.5), (3, 0.9)])
+def test_spatially_consistent_masking_hides_whole_locations(bands, ratio):
+    grid = CubeTokenizer(num_bands=bands, embed_dim=8, patch_size=8, spectral_patch_size=3).grid(64, 64)
+    m = build_masking("spatially_consistent", mask_ratio=ratio)(grid, 32, torch.device("cpu"))
+    per_group = m.mask.reshape(32, grid.groups, grid.cells)
+    assert torch.equal(per_group, per_group[:, :1].expand_as(per_group))  # same cells in every group
+    n_cells = num_visible(grid.cells, ratio)
+    assert m.ids_keep.shape == (32, n_cells * grid.groups)
+    assert torch.equal((per_group[:, 0] == 0).sum(dim=1), torch.full((32,), n_cells))
+    assert torch.equal(torch.gather(m.mask, 1, m.ids_keep), torch.zeros_like(m.ids_keep, dtype=torch.float32))
+    assert len({tuple(row.tolist()) for row in m.ids_keep}) == 32
+
+
+def test_mae_trains_with_spatially_consistent_masking():
+    from terratorch_specmae.backbones import build_mae
+
+    mae = build_mae("tiny", bands="landsat7", img_size=32, masking="spatially_consistent", mask_ratio=0.75,
+                    decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2)
+    out = mae(torch.randn(2, 6, 32, 32))
+    bands_agree = out.mask[:, :1].expand_as(out.mask)
+    assert torch.equal(out.mask, bands_agree)  # a masked location is masked in every band
+    assert torch.isfinite(out.loss["loss"])

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from terratorch_specmae.masking.base import TokenMask, gather_tokens, num_visible, scatter_mask
 from terratorch_specmae.masking.random import RandomMasking
+from terratorch_specmae.masking.spatially_consistent import SpatiallyConsistentMasking
 
 MASKING_STRATEGIES: dict[str, Callable[..., object]] = {}
 
@@ -35,10 +36,12 @@ def build_masking(name: str, **options):
 
 
 register_masking("random")(RandomMasking)
+register_masking("spatially_consistent")(SpatiallyConsistentMasking)
 
 __all__ = [
     "MASKING_STRATEGIES",
     "RandomMasking",
+    "SpatiallyConsistentMasking",
     "TokenMask",
     "build_masking",
     "gather_tokens",
