@@ -1,16 +1,20 @@
 """Masking strategies, registered by name and chosen from YAML (``masking: random``).
 
-A strategy is a callable object built from its options (``mask_ratio`` …). Called with the
-token grid and batch size, it returns a :class:`TokenMask`. Strategies are pure tensor code:
-no Python loops over samples, no host synchronisation.
+A strategy is a callable object built from its options (``mask_ratio`` …, plus ``bands`` when
+its constructor asks for them: the model passes its own). Called with the token grid, batch
+size and device — and, as keywords, ``generator``, ``image`` and training ``progress`` — it
+returns a :class:`TokenMask`. Strategies are tensor code with no Python loops over samples.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Sequence
 
 from terratorch_specmae.masking.base import TokenMask, gather_tokens, num_visible, scatter_mask
+from terratorch_specmae.masking.curriculum import Curriculum
 from terratorch_specmae.masking.random import RandomMasking
+from terratorch_specmae.masking.saliency import SaliencyMasking, token_saliency
 from terratorch_specmae.masking.spatially_consistent import SpatiallyConsistentMasking
 
 MASKING_STRATEGIES: dict[str, Callable[..., object]] = {}
@@ -28,18 +32,27 @@ def register_masking(name: str) -> Callable:
     return add
 
 
-def build_masking(name: str, **options):
-    """Instantiate the strategy registered as ``name`` with ``options``."""
+def build_masking(name: str, bands: Sequence[str] | None = None, **options):
+    """Instantiate the strategy registered as ``name`` with ``options``; ``bands`` go to those that take them."""
     if name not in MASKING_STRATEGIES:
         raise ValueError(f"Unknown masking strategy {name!r}; expected one of {sorted(MASKING_STRATEGIES)}.")
-    return MASKING_STRATEGIES[name](**options)
+    cls = MASKING_STRATEGIES[name]
+    if "bands" in inspect.signature(cls).parameters:
+        if bands is None:
+            raise ValueError(f"Masking strategy {name!r} needs the band names (bands=…).")
+        options["bands"] = bands
+    return cls(**options)
 
 
 register_masking("random")(RandomMasking)
 register_masking("spatially_consistent")(SpatiallyConsistentMasking)
+register_masking("saliency")(SaliencyMasking)
 
 __all__ = [
     "MASKING_STRATEGIES",
+    "Curriculum",
+    "SaliencyMasking",
+    "token_saliency",
     "RandomMasking",
     "SpatiallyConsistentMasking",
     "TokenMask",

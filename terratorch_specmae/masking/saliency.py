@@ -12,9 +12,17 @@ Cube tokens of one location share its saliency: the map is per grid cell.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+
+from terratorch_specmae.indices import SpectralIndices, denormalize
+from terratorch_specmae.masking.base import TokenMask, mask_from_scores, num_visible
+from terratorch_specmae.masking.curriculum import Curriculum
+
+if TYPE_CHECKING:
+    from terratorch_specmae.models.tokenizer import TokenGrid
 
 
 def _per_image_minmax(values: torch.Tensor) -> torch.Tensor:
@@ -50,3 +58,91 @@ def token_saliency(index_maps: torch.Tensor, patch_size: int, alpha: float = 0.5
     std = (((values - mean) ** 2 * weight).sum(dim=-1) / count).sqrt()  # [B, K, cells]
     heterogeneity = std.sum(dim=1)
     return alpha * _per_image_minmax(richness[:, 0]) + (1 - alpha) * _per_image_minmax(heterogeneity)
+
+
+class SaliencyMasking:
+    """SIGMAE's semantic-saliency-guided dynamic token masking (SSDTM).
+
+    Of the masked budget ``M = N − max(1, floor(N·(1−r)))``, ``round(γ·M)`` tokens are the most
+    salient (top-k of the saliency plus uniform noise of amplitude ``noise``; the least salient
+    with ``order="easy_first"``), the rest are drawn uniformly at random. γ follows
+    :class:`Curriculum` over training progress (``schedule``, ``start``, ``end``, ``gamma_max``).
+    Saliency comes from spectral indices (``indices``, by band name) computed on raw values:
+    give the datamodule's ``means``/``stds`` so standardised batches are undone first (leave
+    them out when the model sees raw values), and ``scale`` to turn integers into reflectance.
+    All spectral groups of a location share its saliency.
+
+    ``progress=None`` at call time means the end of the curriculum.
+    """
+
+    uses_progress = True
+    ORDERS = ("hard_first", "easy_first")
+
+    def __init__(
+        self,
+        bands,
+        mask_ratio: float = 0.9,
+        indices=("NDVI", "NDWI", "NDBI"),
+        means=None,
+        stds=None,
+        scale: float = 1.0,
+        missing_bands: str = "error",
+        alpha: float = 0.5,
+        noise: float = 0.01,
+        order: str = "hard_first",
+        schedule: str = "linear",
+        start: float = 0.0,
+        end: float = 1.0,
+        gamma_max: float = 1.0,
+    ) -> None:
+        num_visible(1, mask_ratio)
+        if order not in self.ORDERS:
+            raise ValueError(f"order must be one of {self.ORDERS}, got {order!r}.")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
+        if (means is None) != (stds is None):
+            raise ValueError("Give both means and stds (the datamodule's normalisation) or neither.")
+        self.indices = SpectralIndices(indices, bands, missing_bands=missing_bands, scale=scale)
+        if means is not None and not len(means) == len(stds) == len(self.indices.bands):
+            raise ValueError(
+                f"Expected {len(self.indices.bands)} means and stds (one per band), got {len(means)} and {len(stds)}."
+            )
+        self.means, self.stds = means, stds
+        self.mask_ratio, self.alpha, self.noise, self.order = mask_ratio, alpha, noise, order
+        self.curriculum = Curriculum(schedule, start, end, gamma_max)
+
+    def saliency(self, image: torch.Tensor, patch_size: int) -> torch.Tensor:
+        """Per-cell saliency ``[B, h·w]`` of a batch as the model sees it."""
+        raw = denormalize(image, self.means, self.stds) if self.means is not None else image
+        return token_saliency(self.indices(raw), patch_size, self.alpha)
+
+    def __call__(
+        self,
+        grid: TokenGrid,
+        batch_size: int,
+        device: torch.device,
+        generator: torch.Generator | None = None,
+        image: torch.Tensor | None = None,
+        progress: float | None = None,
+        **_,
+    ) -> TokenMask:
+        if image is None:
+            raise ValueError("Saliency masking needs the image batch (image=…) to compute spectral indices.")
+        n_visible = num_visible(grid.num_tokens, self.mask_ratio)
+        gamma = self.curriculum(1.0 if progress is None else progress)
+        n_salient = round(gamma * (grid.num_tokens - n_visible))
+        scores = torch.rand(batch_size, grid.num_tokens, device=device, generator=generator)
+        if n_salient:
+            cell_saliency = self.saliency(image, grid.patch_size)
+            token_saliency_ = cell_saliency.repeat(1, grid.groups)  # tokens are (group, cell) ordered
+            jitter = torch.rand(token_saliency_.shape, device=device, generator=generator)
+            ranked = token_saliency_ + self.noise * jitter
+            chosen = ranked.topk(n_salient, dim=1, largest=self.order == "hard_first").indices
+            scores.scatter_(1, chosen, 2.0)  # above every random score: never among the visible
+        return mask_from_scores(scores, n_visible)
+
+    def __repr__(self) -> str:
+        return (
+            f"SaliencyMasking(mask_ratio={self.mask_ratio}, indices={self.indices.names}, order={self.order!r}, "
+            f"curriculum={self.curriculum})"
+        )

@@ -84,7 +84,7 @@ class SpectralMAE(nn.Module):
         if target_norm not in TARGET_NORMS:
             raise ValueError(f"target_norm must be one of {TARGET_NORMS}, got {target_norm!r}.")
         self.encoder = encoder
-        self.masking = build_masking(masking, mask_ratio=mask_ratio, **(masking_options or {}))
+        self.masking = build_masking(masking, bands=encoder.bands, mask_ratio=mask_ratio, **(masking_options or {}))
         self.target_norm = target_norm
         grid = encoder.default_grid
         self.decoder = MAEDecoder(
@@ -97,12 +97,15 @@ class SpectralMAE(nn.Module):
             num_heads=decoder_num_heads,
         )
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, **kwargs) -> ReconstructionOutput:
-        """``generator`` fixes the random mask; other batch entries TerraTorch passes are not used."""
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None, progress: float | None = None, **kwargs
+    ) -> ReconstructionOutput:
+        """``generator`` fixes the random mask, ``progress`` (0 → 1, from the task) drives curriculum
+        masking; other batch entries TerraTorch passes are not used."""
         x, valid = self.encoder.fill_nan(self.encoder.check_input(x))
         grid = self.encoder.tokenizer.grid(*x.shape[-2:])
         tokenizer = self.encoder.tokenizer
-        token_mask = self.masking(grid, x.shape[0], x.device, generator=generator, image=x)
+        token_mask = self.masking(grid, x.shape[0], x.device, generator=generator, image=x, progress=progress)
         # embed only the visible cubes (10% of them at the default ratio)
         patches = gather_tokens(patchify(tokenizer.pad(x, grid), grid), token_mask.ids_keep)
         pos = self.encoder.pos_embed(grid.height, grid.width).expand(x.shape[0], -1, -1)

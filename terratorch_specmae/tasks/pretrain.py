@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from terratorch.models.model import ReconstructionOutput
 from terratorch.tasks import ReconstructionTask
@@ -21,6 +23,10 @@ class SpectralMAETask(ReconstructionTask):
     input on the masked pixels only, in the units the model sees (after the datamodule's
     normalisation). The loss is the model's own (masked MSE on the normalised target).
     ``ignore_index`` is the target value the metrics skip (NaN also marks the visible pixels).
+
+    The task hands the trainer's progress (global step / total steps, in [0, 1]) to the model,
+    so curriculum masking follows real training — and resumes where a checkpoint left off,
+    since the global step is restored with it.
     """
 
     def __init__(
@@ -54,6 +60,20 @@ class SpectralMAETask(ReconstructionTask):
             freeze_decoder=freeze_decoder,
             plot_on_val=plot_on_val,
         )
+
+    def training_progress(self) -> float:
+        """Global step / total optimizer steps of the fit, in [0, 1]."""
+        total = self.trainer.estimated_stepping_batches
+        if not math.isfinite(total):
+            raise ValueError(
+                "Curriculum masking needs a finite training length: set trainer.max_epochs or trainer.max_steps."
+            )
+        return min(1.0, self.global_step / max(1, total))
+
+    def forward(self, x, **kwargs):
+        if self._trainer is not None and getattr(self.model.masking, "uses_progress", False):
+            kwargs.setdefault("progress", self.training_progress())
+        return self.model(x, **kwargs)
 
     def configure_optimizers(self):
         return optimizer_factory(
