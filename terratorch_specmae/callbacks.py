@@ -53,7 +53,8 @@ class _FirstValBatchCallback(pl.Callback):
 class ReconstructionPNGs(_FirstValBatchCallback):
     """Saves input | mask | reconstruction for a few bands of a few validation samples.
 
-    The mask is drawn with a fixed seed so the pictures of successive epochs are comparable.
+    The mask is drawn with a fixed seed so the pictures of successive epochs are comparable
+    (curriculum strategies still follow the current training progress).
     PNGs go to ``<log dir>/reconstructions/``.
     """
 
@@ -73,10 +74,10 @@ class ReconstructionPNGs(_FirstValBatchCallback):
     def draw(self, pl_module, batch):
         image = _as_tensor(batch["image"])[: self.num_samples]
         generator = torch.Generator(device=image.device).manual_seed(self.seed)
-        was_training = pl_module.model.training
-        pl_module.model.eval()
-        output = pl_module.model(image, generator=generator)
-        pl_module.model.train(was_training)
+        was_training = pl_module.training
+        pl_module.eval()
+        output = pl_module(image, generator=generator)  # the task adds training progress for curricula
+        pl_module.train(was_training)
         bands = [b for b in self.bands if b < image.shape[1]]
         names = list(getattr(getattr(pl_module.model, "encoder", None), "bands", ())) or None
         return reconstruction_figure(image, output.pred, output.mask, bands, names), "reconstruction"
