@@ -30,4 +30,4 @@ class RandomMasking:
         return mask_from_scores(scores, num_visible(grid.num_tokens, self.mask_ratio))
 
     def __repr__(self) -> str:
-        return f"RandomMasking(mask_ratio={self.mask_ratio})"
+        return f"{type(self).__name__}(mask_ratio={self.mask_ratio})"

@@ -7,22 +7,19 @@ from typing import TYPE_CHECKING
 import torch
 
 from terratorch_specmae.masking.base import TokenMask, mask_from_scores, num_visible
+from terratorch_specmae.masking.random import RandomMasking
 
 if TYPE_CHECKING:
     from terratorch_specmae.models.tokenizer import TokenGrid
 
 
-class SpatiallyConsistentMasking:
+class SpatiallyConsistentMasking(RandomMasking):
     """Masks ``mask_ratio`` of the grid *cells* of each sample, each in all its spectral groups.
 
     A visible cell keeps all ``G`` of its cube tokens, so ``G · max(1, floor(h·w·(1−r)))``
     tokens stay visible: the model cannot read a hidden band group from another group of the
     same location. With 2D patch tokens (one group) it is plain random masking.
     """
-
-    def __init__(self, mask_ratio: float = 0.9) -> None:
-        num_visible(1, mask_ratio)  # validates the ratio
-        self.mask_ratio = mask_ratio
 
     def __call__(
         self, grid: TokenGrid, batch_size: int, device: torch.device, generator: torch.Generator | None = None, **_
@@ -34,6 +31,3 @@ class SpatiallyConsistentMasking:
         scores = cell_rank.unsqueeze(1).expand(-1, grid.groups, -1).reshape(batch_size, grid.num_tokens)
         n_cells = num_visible(grid.cells, self.mask_ratio)
         return mask_from_scores(scores, n_cells * grid.groups)
-
-    def __repr__(self) -> str:
-        return f"SpatiallyConsistentMasking(mask_ratio={self.mask_ratio})"
