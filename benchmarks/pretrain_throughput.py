@@ -1,16 +1,47 @@
 """Pretraining-step throughput: S2MAE vs TerraTorch's PrithviMAE at equal tokens, and MFU.
 
-One step is forward + backward + AdamW update. Both models get the same width, depth, heads,
-decoder (512 wide, depth 4, 16 heads), mask ratio and the same tokens: our cubes of t=3 bands ×
-8 × 8 px over 12 bands × 128² are 4 × 16 × 16 = 1024 tokens of 192 values; PrithviMAE sees the
-same numbers as 4 "frames" of 3 channels with patch (1, 8, 8): also 1024 tokens of 192 values.
+What is measured, all in one process so that every figure that is compared shares the machine's
+state at the time:
 
-Achieved FLOP/s = FLOPs of one step (counted by torch's FlopCounterMode) / step time, reported as
-a fraction of the matmul peak measured in the same run for the same dtype. Everything is
-measured in one process, with the two models interleaved so machine noise hits both alike.
+* One pretraining step = forward + backward + AdamW update (``zero_grad(set_to_none=True)``).
+* S2MAE: ``build_mae(size, img_size=128, mask_ratio=0.9, decoder 512 wide × 4 blocks × 16 heads)``
+  on the 12 Sentinel-2 L2A bands (the default), input ``[B, 12, 128, 128]``. Its tokens are
+  cubes of t=3 bands × 8 × 8 px: 4 × 16 × 16 = 1024 tokens of 192 values.
+* PrithviMAE (``terratorch.models.backbones.prithvi_mae.PrithviMAE``) with the same encoder
+  width/depth/heads, the same decoder and mask ratio, and the same tokens: 4 "frames" of 3
+  channels with patch (1, 8, 8), input ``[B, 3, 4, 128, 128]`` (the same numbers, band group g
+  as frame g): also 1024 tokens of 192 values. Token counts, values per token and the sequence
+  lengths that actually reach the first encoder and decoder blocks are asserted equal.
+* Modes: fp32, and bf16 autocast (``torch.autocast(device.type, dtype=torch.bfloat16)``).
+  Importing TerraTorch sets ``torch.set_float32_matmul_precision("medium")`` as a side effect
+  (its Clay v1.5 backbone module does), which lets fp32 matmuls run in bf16 on CPUs with AMX
+  (TF32/bf16 on GPUs). The script therefore sets the precision itself after building the
+  models: ``--fp32-matmul-precision highest`` (default, true fp32), or ``medium`` to measure what
+  a process that imported TerraTorch gets. It applies to the matmul peaks too.
+* samples/s: median over ``--windows`` timed windows of ``--steps`` steps each, after
+  ``--warmup`` steps; the two models' windows are interleaved (A B, B A, A B, ...) so machine
+  noise hits both alike. On Linux, the CPU time other processes used during each window is
+  read from /proc/stat; windows where it exceeds ``--max-other-load`` (fraction of all cores)
+  are left out of the medians when enough clean windows remain (all are printed). The ratio
+  S2MAE / PrithviMAE is given from the medians and, as a check, as the median of the ratios of
+  adjacent (paired) windows.
+* FLOPs of one forward + backward, counted by ``torch.utils.flop_counter.FlopCounterMode``.
+  Torch's counter has no formula for the CPU flash-attention kernel
+  (``aten._scaled_dot_product_flash_attention_for_cpu`` and its backward), so it would silently
+  drop all attention FLOPs on CPU; this script registers formulas for them that follow torch's
+  own convention for the GPU attention kernels (2 matmuls forward, 5 backward incl. recompute).
+* Achieved FLOP/s = FLOPs per step / median step time, and its fraction of the matmul peak of
+  the matching dtype measured in the same run (best of square ``torch.matmul`` at
+  ``--matmul-sizes``, timed before and after the model runs; the max is used).
+* ``--profile`` adds a ``torch.profiler`` breakdown of one step per model and mode (top ops by
+  self CPU / device time, side by side), taken after that mode's timed windows.
 
-    python benchmarks/pretrain_throughput.py                 # ViT-B, fp32 and bf16
-    python benchmarks/pretrain_throughput.py --size tiny --steps 3
+Examples (from the repository root)::
+
+    python benchmarks/pretrain_throughput.py                      # ViT-B, fp32 + bf16 (~7 min, 2 CPU cores)
+    python benchmarks/pretrain_throughput.py --size tiny --windows 3 --warmup 1   # quick check (~2-3 min)
+    python benchmarks/pretrain_throughput.py --modes bf16 --profile --json out.json
+    python benchmarks/pretrain_throughput.py --device cuda        # the default when a GPU is present
 """
 
 from __future__ import annotations
@@ -18,163 +49,422 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from terratorch_specmae.backbones import VIT_SIZES, build_mae
 
-BANDS, IMG, T, P = 12, 128, 3, 8
+BANDS, IMG, T, P = 12, 128, 3, 8  # 12 bands, 128² px, cubes of 3 bands × 8 × 8 px
+FRAMES = BANDS // T  # PrithviMAE sees the 4 band groups as 4 frames of 3 channels
+DECODER = {"decoder_embed_dim": 512, "decoder_depth": 4, "decoder_num_heads": 16}
+MODES = {"fp32": None, "bf16": torch.bfloat16}
+PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def build_models(size: str, mask_ratio: float) -> dict[str, tuple[torch.nn.Module, callable]]:
+# ---------------------------------------------------------------------------------------------
+# models
+
+
+def build_models(size: str, mask_ratio: float) -> dict[str, tuple[nn.Module, Callable]]:
+    """Both MAEs, each with a ``loss_fn(x)`` taking the same ``[B, 12, H, W]`` batch."""
     from terratorch.models.backbones.prithvi_mae import PrithviMAE
 
-    spec = VIT_SIZES[size]
-    ours = build_mae(size, img_size=IMG, patch_size=P, spectral_patch_size=T, mask_ratio=mask_ratio)
+    ours = build_mae(size, img_size=IMG, mask_ratio=mask_ratio, **DECODER)
     prithvi = PrithviMAE(
         img_size=IMG,
         patch_size=(1, P, P),
-        num_frames=BANDS // T,
+        num_frames=FRAMES,
         in_chans=T,
-        decoder_embed_dim=512,
-        decoder_depth=4,
-        decoder_num_heads=16,
         mask_ratio=mask_ratio,
-        **spec,
+        **VIT_SIZES[size],
+        **DECODER,
     )
-    ours_tokens = ours.encoder.tokenizer.grid(IMG, IMG).num_tokens
-    prithvi_tokens = prithvi.encoder.patch_embed.num_patches
-    assert ours_tokens == prithvi_tokens == 1024, (ours_tokens, prithvi_tokens)
 
-    def ours_loss(x):
+    def ours_loss(x: torch.Tensor) -> torch.Tensor:
         return ours(x).loss["loss"]
 
-    def prithvi_loss(x):
-        # [B, 12, H, W] → [B, 3, 4, H, W]: band group g becomes frame g (same values per token)
-        b = x.shape[0]
-        frames = x.reshape(b, BANDS // T, T, IMG, IMG).transpose(1, 2)
-        return prithvi(frames, mask_ratio=mask_ratio)[0]["loss"]
+    def prithvi_loss(x: torch.Tensor) -> torch.Tensor:
+        loss, _pred, _mask = prithvi(to_frames(x), mask_ratio=mask_ratio)  # returns (loss dict, pred, mask)
+        return loss["loss"]
 
     return {"S2MAE": (ours, ours_loss), "PrithviMAE": (prithvi, prithvi_loss)}
 
 
-def autocast(device: torch.device, dtype: str):
-    if dtype == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+def to_frames(x: torch.Tensor) -> torch.Tensor:
+    """``[B, 12, H, W]`` → ``[B, 3, 4, H, W]``: band group g (bands 3g..3g+2) becomes frame g."""
+    b, _, h, w = x.shape
+    return x.reshape(b, FRAMES, T, h, w).transpose(1, 2)
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def check_equal_tokens(models: dict[str, tuple[nn.Module, Callable]], device: torch.device) -> dict:
+    """Assert both models see the same tokens; return the counts.
 
-
-def step_fn(model, loss_fn, optimizer, x, device, dtype):
-    def step():
-        with autocast(device, dtype):
+    Checked statically (token grid, values per token) and at run time: forward pre-hooks record
+    the sequence length entering the first encoder block (visible tokens) and the first decoder
+    block (all tokens). PrithviMAE adds one CLS token to both; S2MAE has none.
+    """
+    ours, prithvi = models["S2MAE"][0], models["PrithviMAE"][0]
+    grid = ours.encoder.tokenizer.grid(IMG, IMG)
+    pt, ph, pw = prithvi.encoder.patch_embed.patch_size
+    counts = {
+        "S2MAE": {"tokens": grid.num_tokens, "values_per_token": grid.pixels_per_token},
+        "PrithviMAE": {"tokens": prithvi.encoder.patch_embed.num_patches, "values_per_token": pt * ph * pw * T},
+    }
+    first_blocks = {
+        "S2MAE": (ours.encoder.blocks[0], ours.decoder.blocks[0], 0),
+        "PrithviMAE": (prithvi.encoder.blocks[0], prithvi.decoder.decoder_blocks[0], 1),  # + CLS
+    }
+    x = torch.randn(2, BANDS, IMG, IMG, device=device)
+    for name, (model, loss_fn) in models.items():
+        seen = {}
+        enc, dec, cls = first_blocks[name]
+        hooks = [
+            enc.register_forward_pre_hook(lambda m, a: seen.__setitem__("encoder", a[0].shape[1])),
+            dec.register_forward_pre_hook(lambda m, a: seen.__setitem__("decoder", a[0].shape[1])),
+        ]
+        model.to(device)
+        with torch.no_grad():
             loss = loss_fn(x)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        for h in hooks:
+            h.remove()
+        assert torch.isfinite(loss), (name, loss)
+        counts[name]["visible_tokens_in_encoder"] = seen["encoder"] - cls
+        counts[name]["tokens_in_decoder"] = seen["decoder"] - cls
+    a, b = counts["S2MAE"], counts["PrithviMAE"]
+    assert a == b and a["tokens"] == FRAMES * (IMG // P) ** 2 and a["values_per_token"] == T * P * P, counts
+    return a
 
-    return step
+
+# ---------------------------------------------------------------------------------------------
+# FLOPs
 
 
-def count_flops(model, loss_fn, x, device, dtype) -> float:
-    with FlopCounterMode(display=False) as counter:
-        with autocast(device, dtype):
+def _sdpa_cpu_flop(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    """softmax(q kᵀ) v for ``[B, H, L, E]`` shapes: two batched matmuls."""
+    b, h, lq, e = query
+    lk, ev = key[-2], value[-1]
+    return 2 * b * h * lq * lk * (e + ev)
+
+
+def _sdpa_cpu_backward_flop(grad_out, query, key, value, *args, out_shape=None, **kwargs) -> int:
+    """Recompute q kᵀ, then the gradients wrt the scores, v, q and k: five batched matmuls."""
+    b, h, lq, e = query
+    lk, ev = key[-2], value[-1]
+    return 2 * b * h * lq * lk * (3 * e + 2 * ev)
+
+
+def _cpu_attention_flop_formulas() -> dict:
+    aten = torch.ops.aten
+    formulas = {}
+    if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu"):
+        formulas[aten._scaled_dot_product_flash_attention_for_cpu] = _sdpa_cpu_flop
+    if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu_backward"):
+        formulas[aten._scaled_dot_product_flash_attention_for_cpu_backward] = _sdpa_cpu_backward_flop
+    return formulas
+
+
+def count_flops(model: nn.Module, loss_fn: Callable, x: torch.Tensor, device: torch.device, mode: str) -> float:
+    """FLOPs of one forward + backward (the optimizer's elementwise work is not counted)."""
+    with FlopCounterMode(display=False, custom_mapping=_cpu_attention_flop_formulas()) as counter:
+        with autocast(device, mode):
             loss = loss_fn(x)
         loss.backward()
     model.zero_grad(set_to_none=True)
     return float(counter.get_total_flops())
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, sizes=(2048, 4096), repeats: int = 5) -> float:
-    """Best FLOP/s of square matmuls of the given sizes."""
+# ---------------------------------------------------------------------------------------------
+# timing
+
+
+def autocast(device: torch.device, mode: str):
+    if MODES[mode] is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=MODES[mode])
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_step(model, loss_fn, optimizer, x, device, mode) -> Callable[[], torch.Tensor]:
+    def step() -> torch.Tensor:
+        with autocast(device, mode):
+            loss = loss_fn(x)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    return step
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds spent busy by all processes on all cores since boot (Linux), else None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class Window:
+    """Wall time of a block, and the share of all cores other processes kept busy meanwhile."""
+
+    def __enter__(self) -> Window:
+        self.busy, self.cpu, self.start = machine_busy_seconds(), time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self.start
+        busy = machine_busy_seconds()
+        if self.busy is None or busy is None:
+            self.other_load = None
+        else:
+            others = (busy - self.busy) - (time.process_time() - self.cpu)
+            self.other_load = max(0.0, others) / (self.wall * (os.cpu_count() or 1))
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, sizes: list[int], repeats: int = 5) -> float:
+    """Best FLOP/s of ``torch.matmul`` of square ``n × n`` matrices over the given sizes."""
     best = 0.0
     for n in sizes:
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
-        a @ b
+        torch.matmul(a, b)  # warm-up
         sync(device)
         for _ in range(repeats):
             start = time.perf_counter()
-            a @ b
+            torch.matmul(a, b)
             sync(device)
             best = max(best, 2 * n**3 / (time.perf_counter() - start))
+        del a, b
     return best
 
 
-def main() -> None:
+def clean_median(times: list[float], loads: list[float | None], max_load: float) -> tuple[float, int]:
+    """Median of the windows whose other-process load is at most ``max_load`` (all if fewer than half)."""
+    clean = [t for t, load in zip(times, loads) if load is None or load <= max_load]
+    if len(clean) * 2 < len(times):
+        clean = times
+    return statistics.median(clean), len(clean)
+
+
+# ---------------------------------------------------------------------------------------------
+# profiling
+
+
+def profile_step(step: Callable, device: torch.device, row_limit: int) -> dict[str, float]:
+    """Self time (ms) per op over one step; also prints torch.profiler's own table."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        step()
+        sync(device)
+    events = prof.key_averages()
+    sort_by = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(events.table(sort_by=sort_by, row_limit=row_limit))
+    attr = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return {e.key: getattr(e, attr) / 1e3 for e in events}
+
+
+def print_profile_comparison(profiles: dict[str, dict[str, float]], row_limit: int) -> None:
+    names = list(profiles)
+    totals = {n: sum(profiles[n].values()) for n in names}
+    ops = sorted(set().union(*profiles.values()), key=lambda k: -max(profiles[n].get(k, 0.0) for n in names))
+    print(f"{'op (self time, ms)':<58}" + "".join(f"{n:>22}" for n in names))
+    for op in ops[:row_limit]:
+        cells = "".join(
+            f"{profiles[n].get(op, 0.0):>13.1f} ({profiles[n].get(op, 0.0) / totals[n]:>5.1%})" for n in names
+        )
+        print(f"{op[:57]:<58}{cells}")
+    print(f"{'total':<58}" + "".join(f"{totals[n]:>22.1f}" for n in names))
+
+
+# ---------------------------------------------------------------------------------------------
+# main
+
+
+def describe_machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=list(VIT_SIZES), default="base")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--mask-ratio", type=float, default=0.9)
-    parser.add_argument("--steps", type=int, default=4, help="timed steps per window")
-    parser.add_argument("--windows", type=int, default=3, help="timed windows per model and mode (median)")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--modes", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--size", choices=list(VIT_SIZES), default="base", help="encoder size (default: base)")
+    parser.add_argument("--batch-size", type=int, default=8, help="samples per step (default: 8)")
+    parser.add_argument("--mask-ratio", type=float, default=0.9, help="MAE mask ratio (default: 0.9)")
+    parser.add_argument("--steps", type=int, default=2, help="timed steps per window (default: 2)")
+    parser.add_argument("--windows", type=int, default=6, help="timed windows per model and mode (default: 6)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per model and mode (default: 2)")
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES), help="default: fp32 bf16")
+    parser.add_argument("--device", default=None, help="cpu or cuda[:i] (default: cuda if available, else cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--matmul-sizes", type=int, nargs="+", default=[2048, 4096],
+                        help="square matmul sizes for the peak (default: 2048 4096)")
+    parser.add_argument("--fp32-matmul-precision", choices=["highest", "high", "medium"], default="highest",
+                        help="torch.set_float32_matmul_precision for the run (default: highest = true fp32; "
+                             "importing TerraTorch sets medium)")
+    parser.add_argument("--max-other-load", type=float, default=0.15,
+                        help="leave out windows where other processes kept more than this share of all cores "
+                             "busy (default: 0.15)")
+    parser.add_argument("--profile", action="store_true", help="also profile one step per model in each mode")
+    parser.add_argument("--profile-rows", type=int, default=15, help="rows of the profile tables (default: 15)")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the results to this file")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    device = torch.device(args.device)
-    torch.manual_seed(0)
+
+def main() -> None:
+    args = parse_args()
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    t_start = time.perf_counter()
+
     models = build_models(args.size, args.mask_ratio)
+    precision_after_import = torch.get_float32_matmul_precision()  # TerraTorch's import may have changed it
+    torch.set_float32_matmul_precision(args.fp32_matmul_precision)
+    tokens = check_equal_tokens(models, device)
+    params = {name: sum(p.numel() for p in m.parameters()) for name, (m, _) in models.items()}
     x = torch.randn(args.batch_size, BANDS, IMG, IMG, device=device)
-    peaks = {"fp32": matmul_peak(device, torch.float32), "bf16": matmul_peak(device, torch.bfloat16)}
-    print(f"device {device} ({platform.processor() or platform.machine()}), torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}")
-    print(f"matmul peak: fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s")
 
-    results = []
+    machine = describe_machine(device)
+    print(f"device {device} ({machine}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"cpus {os.cpu_count()}")
+    print(f"fp32 matmul precision: {args.fp32_matmul_precision} (after importing TerraTorch: {precision_after_import})")
+    print(f"tokens (both models, asserted equal): {tokens}")
+    print("parameters: " + ", ".join(f"{n} {p / 1e6:.1f} M" for n, p in params.items()))
+
+    peaks_before = {m: matmul_peak(device, PEAK_DTYPES[m], args.matmul_sizes) for m in args.modes}
+    print("matmul peak (before): " + ", ".join(f"{m} {v / 1e9:.0f} GFLOP/s" for m, v in peaks_before.items()),
+          flush=True)
+
+    results, profiles = [], {}
     for mode in args.modes:
-        steps, flops, times = {}, {}, {name: [] for name in models}
+        steps, flops, losses = {}, {}, {}
+        times, loads = {name: [] for name in models}, {name: [] for name in models}
         for name, (model, loss_fn) in models.items():
             model.to(device).train()
             optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
-            steps[name] = step_fn(model, loss_fn, optimizer, x, device, mode)
+            steps[name] = make_step(model, loss_fn, optimizer, x, device, mode)
             flops[name] = count_flops(model, loss_fn, x, device, mode)
             for _ in range(args.warmup):
                 steps[name]()
-        sync(device)
-        for _ in range(args.windows):  # interleaved windows
-            for name in models:
-                start = time.perf_counter()
-                for _ in range(args.steps):
-                    steps[name]()
-                sync(device)
-                times[name].append((time.perf_counter() - start) / args.steps)
+            sync(device)
+        names = list(models)
+        for w in range(args.windows):  # interleaved: A B, B A, A B, ...
+            for name in names if w % 2 == 0 else names[::-1]:
+                with Window() as window:
+                    for _ in range(args.steps):
+                        losses[name] = steps[name]()
+                    sync(device)
+                times[name].append(window.wall / args.steps)
+                loads[name].append(window.other_load)
         for name in models:
-            step_time = statistics.median(times[name])
-            achieved = flops[name] / step_time
+            assert torch.isfinite(losses[name]), (name, mode, losses[name])
+            step_time, n_clean = clean_median(times[name], loads[name], args.max_other_load)
             results.append({
                 "model": name,
                 "mode": mode,
+                "step_s": step_time,
+                "window_step_s": times[name],
+                "window_other_load": loads[name],
+                "windows_used": n_clean,
                 "samples_per_s": args.batch_size / step_time,
                 "gflop_per_sample": flops[name] / args.batch_size / 1e9,
-                "achieved_gflops": achieved / 1e9,
-                "fraction_of_peak": achieved / peaks[mode],
+                "achieved_gflops": flops[name] / step_time / 1e9,
             })
+            shown = ", ".join(
+                f"{t:.2f}" + ("" if load is None else f" [{load:.0%}]") for t, load in zip(times[name], loads[name])
+            )
+            print(f"  {mode:<5}{name:<12}step {step_time:6.2f} s from {n_clean}/{args.windows} windows "
+                  f"(s/step [other load]: {shown})", flush=True)
+        if args.profile:
+            profiles[mode] = {}
+            for name in models:
+                print(f"\n--- profile: {name}, {mode} ---")
+                profiles[mode][name] = profile_step(steps[name], device, args.profile_rows)
+        del steps  # frees the optimizer states before the next mode
+        for model, _ in models.values():
+            model.zero_grad(set_to_none=True)
 
-    print(f"\nViT-{args.size}, {BANDS} bands × {IMG}² px, 1024 tokens, mask {args.mask_ratio}, batch {args.batch_size}")
-    print(f"{'model':<12}{'mode':<6}{'samples/s':>11}{'GFLOP/sample':>14}{'GFLOP/s':>10}{'of peak':>9}")
+    peaks_after = {m: matmul_peak(device, PEAK_DTYPES[m], args.matmul_sizes) for m in args.modes}
+    peaks = {m: max(peaks_before[m], peaks_after[m]) for m in args.modes}
     for r in results:
-        print(f"{r['model']:<12}{r['mode']:<6}{r['samples_per_s']:>11.2f}{r['gflop_per_sample']:>14.1f}"
-              f"{r['achieved_gflops']:>10.0f}{r['fraction_of_peak']:>9.1%}")
-    ratios = {}
+        r["fraction_of_peak"] = r["achieved_gflops"] * 1e9 / peaks[r["mode"]]
+
+    print(f"\nViT-{args.size}, {BANDS} bands × {IMG}² px, {tokens['tokens']} tokens of "
+          f"{tokens['values_per_token']} values, mask {args.mask_ratio} ({tokens['visible_tokens_in_encoder']} "
+          f"visible), batch {args.batch_size}, {args.windows} windows × {args.steps} steps, "
+          f"fp32 matmul precision {args.fp32_matmul_precision}")
+    print("matmul peak: " + ", ".join(
+        f"{m} {peaks[m] / 1e9:.0f} GFLOP/s (before {peaks_before[m] / 1e9:.0f}, after {peaks_after[m] / 1e9:.0f})"
+        for m in args.modes))
+    header = f"{'model':<12}{'mode':<6}{'samples/s':>11}{'s/step':>9}{'GFLOP/sample':>14}{'GFLOP/s':>10}{'of peak':>9}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(f"{r['model']:<12}{r['mode']:<6}{r['samples_per_s']:>11.2f}{r['step_s']:>9.2f}"
+              f"{r['gflop_per_sample']:>14.1f}{r['achieved_gflops']:>10.0f}{r['fraction_of_peak']:>9.1%}")
+    ratios, paired = {}, {}
     for mode in args.modes:
         by = {r["model"]: r for r in results if r["mode"] == mode}
-        ratios[mode] = by["S2MAE"]["samples_per_s"] / by["PrithviMAE"]["samples_per_s"]
-        print(f"S2MAE / PrithviMAE samples/s ({mode}): {ratios[mode]:.2f}×")
+        ours, theirs = by["S2MAE"], by["PrithviMAE"]
+        ratios[mode] = ours["samples_per_s"] / theirs["samples_per_s"]
+        pairs = list(zip(ours["window_step_s"], theirs["window_step_s"], ours["window_other_load"],
+                         theirs["window_other_load"]))
+        clean = [p / s for s, p, la, lb in pairs if max(la or 0.0, lb or 0.0) <= args.max_other_load]
+        per_window = clean if len(clean) * 2 >= len(pairs) else [p / s for s, p, _, _ in pairs]
+        paired[mode] = statistics.median(per_window)
+        print(f"S2MAE / PrithviMAE samples/s ({mode}): {ratios[mode]:.2f}x   (median of {len(per_window)} paired "
+              f"window ratios {paired[mode]:.2f}x, range {min(per_window):.2f}-{max(per_window):.2f})")
+
+    for mode, per_model in profiles.items():
+        print(f"\n=== self time per op, one step, {mode} ===")
+        print_profile_comparison(per_model, args.profile_rows)
+    elapsed = time.perf_counter() - t_start
+    print(f"\ntotal time {elapsed:.0f} s")
+
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "peaks_gflops": {k: v / 1e9 for k, v in peaks.items()},
-                       "results": results, "ratios": ratios}, f, indent=2)
+            json.dump({
+                "args": vars(args),
+                "device": str(device),
+                "machine": machine,
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "fp32_matmul_precision_after_import": precision_after_import,
+                "tokens": tokens,
+                "parameters": params,
+                "peaks_gflops": {m: peaks[m] / 1e9 for m in peaks},
+                "peaks_gflops_before": {m: v / 1e9 for m, v in peaks_before.items()},
+                "peaks_gflops_after": {m: v / 1e9 for m, v in peaks_after.items()},
+                "results": results,
+                "ratios": ratios,
+                "ratios_median_paired_windows": paired,
+                "profiles_self_ms": profiles,
+                "elapsed_s": elapsed,
+            }, f, indent=2)
 
 
 if __name__ == "__main__":
