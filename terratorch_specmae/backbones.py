@@ -1,8 +1,14 @@
-"""TerraTorch registrations: ``s2mae_vit_*`` backbones and ``s2mae_vit_*_mae`` full models.
+"""TerraTorch registrations: the S2MAE and SIGMAE encoders (backbones) and masked autoencoders (full models).
 
-Both live in an ``s2mae`` source of TerraTorch's multi-source registries (like its ``timm_``
-and ``smp_`` sources), so ``BACKBONE_REGISTRY.build("s2mae_vit_base")`` and
-``FULL_MODEL_REGISTRY.build("s2mae_vit_base_mae")`` work, and a misspelt variant gets a
+* ``s2mae_vit_{tiny,small,base,large}`` — 3D cube tokens (``p = 8``, ``t = 3`` bands), and
+  ``s2mae_vit_*_mae`` with random 3D masking;
+* ``sigmae_vit_{tiny,small,base,large}`` — 2D patch tokens over all bands (``p = 16``), and
+  ``sigmae_vit_*_mae`` with spectral-index saliency masking on a curriculum.
+
+Both families are the same :class:`SpectralViT` / :class:`SpectralMAE` with different
+defaults (every default can be overridden by keyword, e.g. ``patch_size: 8``). Each family
+is a source of TerraTorch's multi-source registries (like its ``timm`` and ``smp`` sources),
+so ``BACKBONE_REGISTRY.build("sigmae_vit_base")`` works, and a misspelt variant gets a
 ``ValueError`` listing the real ones instead of a generic "not found".
 """
 
@@ -19,6 +25,20 @@ VIT_SIZES = {
     "base": {"embed_dim": 768, "depth": 12, "num_heads": 12},
     "large": {"embed_dim": 1024, "depth": 24, "num_heads": 16},
 }
+FAMILIES = {
+    "s2mae": {
+        "title": "S2MAE",
+        "tokens": "3D cube tokens",
+        "encoder": {"patch_size": 8, "spectral_patch_size": 3},
+        "mae": {"masking": "cube_random"},
+    },
+    "sigmae": {
+        "title": "SIGMAE",
+        "tokens": "2D patch tokens over all bands",
+        "encoder": {"patch_size": 16, "spectral_patch_size": None},
+        "mae": {"masking": "saliency"},
+    },
+}
 MAE_ARGS = (
     "masking",
     "mask_ratio",
@@ -27,6 +47,7 @@ MAE_ARGS = (
     "decoder_depth",
     "decoder_num_heads",
     "target_norm",
+    "decode_fraction",
 )
 
 
@@ -44,49 +65,58 @@ class VariantRegistry(Registry):
         return super().build(name, *args, **kwargs)
 
 
-S2MAE_BACKBONES = VariantRegistry("s2mae")
-S2MAE_FULL_MODELS = VariantRegistry("s2mae")
-
-
-def _register_source(registry, registry_source: VariantRegistry) -> None:
+def _register_source(registry, registry_source: VariantRegistry) -> VariantRegistry:
     if registry_source.family not in registry._sources:  # importing twice must not fail
         registry.register_source(registry_source.family, registry_source)
+    return registry._sources[registry_source.family]
 
 
-_register_source(BACKBONE_REGISTRY, S2MAE_BACKBONES)
-_register_source(FULL_MODEL_REGISTRY, S2MAE_FULL_MODELS)
+BACKBONES = {family: _register_source(BACKBONE_REGISTRY, VariantRegistry(family)) for family in FAMILIES}
+FULL_MODELS = {family: _register_source(FULL_MODEL_REGISTRY, VariantRegistry(family)) for family in FAMILIES}
 
 
-def build_backbone(size: str, pretrained: bool = False, padding: str | None = None, **kwargs) -> SpectralViT:
-    """A :class:`SpectralViT` of a named size. ``padding`` is TerraTorch's (it pads before the backbone)."""
+def build_backbone(size: str, family: str = "s2mae", pretrained: bool = False, padding: str | None = None, **kwargs):
+    """A :class:`SpectralViT` of a named size with a family's token defaults; keywords override them.
+
+    ``padding`` is TerraTorch's (it pads inputs before the backbone) and is not ours to use.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"Unknown model family {family!r}; expected one of {sorted(FAMILIES)}.")
+    if size not in VIT_SIZES:
+        raise ValueError(f"Unknown size {size!r}; expected one of {sorted(VIT_SIZES)}.")
     if pretrained:
         raise ValueError(
-            f"No published pretrained weights for the {size} S2MAE encoder yet: set pretrained=False and "
-            "pass ckpt_path (backbone_ckpt_path) with a checkpoint of your own pretraining."
+            f"No published pretrained weights for the {FAMILIES[family]['title']} ViT-{size} encoder yet: set "
+            "pretrained=False and pass ckpt_path (backbone_ckpt_path) with a checkpoint of your own pretraining."
         )
-    return SpectralViT(**VIT_SIZES[size], **kwargs)
+    return SpectralViT(**{**VIT_SIZES[size], **FAMILIES[family]["encoder"], **kwargs})
 
 
-def build_mae(size: str, **kwargs) -> SpectralMAE:
-    """A :class:`SpectralMAE` whose encoder has a named size; MAE options are split from encoder options."""
-    mae_kwargs = {k: kwargs.pop(k) for k in MAE_ARGS if k in kwargs}
-    return SpectralMAE(build_backbone(size, **kwargs), **mae_kwargs)
+def build_mae(size: str, family: str = "s2mae", **kwargs) -> SpectralMAE:
+    """A :class:`SpectralMAE` around :func:`build_backbone`; MAE options are split from encoder options."""
+    mae_kwargs = {**FAMILIES[family]["mae"], **{k: kwargs.pop(k) for k in MAE_ARGS if k in kwargs}}
+    return SpectralMAE(build_backbone(size, family, **kwargs), **mae_kwargs)
 
 
-def _add_size(size: str) -> None:
+def _add_variant(family: str, size: str) -> None:
     def backbone(**kwargs) -> SpectralViT:
-        return build_backbone(size, **kwargs)
+        return build_backbone(size, family, **kwargs)
 
     def full_model(**kwargs) -> SpectralMAE:
-        return build_mae(size, **kwargs)
+        return build_mae(size, family, **kwargs)
 
+    info = FAMILIES[family]
     backbone.__name__ = f"vit_{size}"
-    backbone.__doc__ = f"S2MAE ViT-{size} encoder ({VIT_SIZES[size]}), 3D cube tokens; see SpectralViT."
+    backbone.__doc__ = f"{info['title']} ViT-{size} encoder ({VIT_SIZES[size]}), {info['tokens']}; see SpectralViT."
     full_model.__name__ = f"vit_{size}_mae"
-    full_model.__doc__ = f"S2MAE ViT-{size} masked autoencoder; see SpectralMAE and SpectralViT."
-    S2MAE_BACKBONES.register(backbone)
-    S2MAE_FULL_MODELS.register(full_model)
+    full_model.__doc__ = (
+        f"{info['title']} ViT-{size} masked autoencoder ({info['mae']['masking']} masking by default); "
+        "see SpectralMAE and SpectralViT."
+    )
+    BACKBONES[family].register(backbone)
+    FULL_MODELS[family].register(full_model)
 
 
-for _size in VIT_SIZES:
-    _add_size(_size)
+for _family in FAMILIES:
+    for _size in VIT_SIZES:
+        _add_variant(_family, _size)

@@ -1,4 +1,4 @@
-"""Lightning callbacks that save PNGs where people look: reconstructions and predictions.
+"""Lightning callbacks that save PNGs where people look: reconstructions, saliency masks and predictions.
 
 Naming one of them in a config's ``trainer.callbacks`` also imports this package, which
 registers our backbones with TerraTorch (see README, "Using our backbones in your configs").
@@ -15,6 +15,7 @@ import torch
 from terratorch_specmae.plotting import (
     classification_figure,
     reconstruction_figure,
+    saliency_masking_figure,
     save_figure,
     segmentation_figure,
 )
@@ -124,3 +125,73 @@ class PredictionPNGs(_FirstValBatchCallback):
         target = batch.get("label")
         target = _as_tensor(target)[: self.num_samples] if target is not None else None
         return classification_figure(image, target, prediction, self.rgb, self.class_names), "classification"
+
+
+class SaliencyMaskPNGs(pl.Callback):
+    """Saves index maps | saliency map | chosen mask at points of training progress (start, middle, end).
+
+    For models with saliency masking (SIGMAE). The samples are the first ``num_samples`` of the
+    first validation batch (of the first training batch when there is no sanity check), kept
+    so that every PNG shows the same images; the mask is drawn with a fixed ``seed`` at the
+    progress training has reached, so the pictures show the curriculum moving hidden cells
+    toward the salient ones. PNGs go to ``<log dir>/saliency/``. ``rgb`` picks the composite's bands.
+    """
+
+    subdir = "saliency"
+
+    def __init__(
+        self,
+        at: Sequence[float] = (0.0, 0.5, 1.0),
+        rgb: Sequence[int] = (2, 1, 0),
+        num_samples: int = 2,
+        seed: int = 0,
+        out_dir: str | None = None,
+    ) -> None:
+        if not at or any(not 0.0 <= p <= 1.0 for p in at):
+            raise ValueError(f"at must be progress points in [0, 1], got {list(at)}.")
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
+        self.at, self.rgb, self.num_samples, self.seed, self.out_dir = sorted(at), list(rgb), num_samples, seed, out_dir
+        self.images: torch.Tensor | None = None
+        self.pending: list[float] = []
+        self.saved: list[Path] = []
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        masking = getattr(getattr(pl_module, "model", None), "masking", None)
+        if not hasattr(masking, "index_maps"):
+            raise ValueError(
+                f"SaliencyMaskPNGs draws saliency masking, but the model's masking is {masking!r}: "
+                "set model_args.masking: saliency or remove the callback."
+            )
+        progress = pl_module.training_progress() if trainer.estimated_stepping_batches else 0.0
+        self.pending = [p for p in self.at if p >= progress]  # a resumed fit skips the points it passed
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if self.images is None and batch_idx == 0:
+            self.images = _as_tensor(batch["image"])[: self.num_samples].detach().clone()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.images is None:
+            self.images = _as_tensor(batch["image"])[: self.num_samples].detach().clone()
+        progress = pl_module.training_progress()
+        if self.pending and self.pending[0] < 1.0 and self.pending[0] <= progress:
+            while self.pending and self.pending[0] < 1.0 and self.pending[0] <= progress:
+                self.pending.pop(0)
+            self._save(trainer, pl_module, progress)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.pending and self.images is not None:
+            self.pending.clear()
+            self._save(trainer, pl_module, pl_module.training_progress())
+
+    def _save(self, trainer, pl_module, progress: float) -> None:
+        if not trainer.is_global_zero:
+            return
+        masking = pl_module.model.masking
+        image = self.images.to(pl_module.device)
+        x, _ = pl_module.model.encoder.fill_nan(pl_module.model.encoder.check_input(image))
+        grid = pl_module.model.encoder.tokenizer.grid(*x.shape[-2:])
+        with torch.no_grad():
+            fig = saliency_masking_figure(masking, x, grid, [progress], self.rgb, self.seed)
+        name = f"saliency_progress{round(100 * progress):03d}_step{trainer.global_step:06d}.png"
+        self.saved.append(save_figure(fig, _output_dir(trainer, self.subdir, self.out_dir) / name))

@@ -129,3 +129,62 @@ def classification_figure(
         title = f"{name(int(target[i]))} → {pred}" if target is not None else pred
         ax.set_title(title, fontsize=7)
     return fig
+
+
+def cell_map(values: torch.Tensor, grid, image_size: Sequence[int]) -> np.ndarray:
+    """Per-token values ``[B, G·h·w]`` → per-pixel ``[B, H, W]`` (mean over the spectral groups of a cell)."""
+    cells = values.float().reshape(values.shape[0], grid.groups, grid.height, grid.width).mean(dim=1)
+    pixels = cells.repeat_interleave(grid.patch_size, dim=1).repeat_interleave(grid.patch_size, dim=2)
+    return pixels[:, : image_size[0], : image_size[1]].cpu().numpy()
+
+
+def saliency_masking_figure(
+    masking,
+    image: torch.Tensor,
+    grid,
+    progresses: Sequence[float],
+    rgb: Sequence[int],
+    seed: int = 0,
+) -> plt.Figure:
+    """Rows = samples: RGB | each index map | saliency map | the chosen mask at each training progress.
+
+    ``masking`` is a :class:`~terratorch_specmae.masking.SaliencyMasking`, ``image`` the batch as
+    the model sees it ``[B, C, H, W]`` and ``grid`` its token grid. Hidden cells are darkened
+    (partly, for cube tokens with only some spectral groups hidden); each mask is drawn with
+    the same ``seed`` so the panels differ only by the curriculum's γ.
+    """
+    index_maps = masking.index_maps(image).cpu().numpy()
+    saliency = cell_map(masking.saliency(image, grid.patch_size).repeat(1, grid.groups), grid, image.shape[-2:])
+    masks = []
+    for progress in progresses:
+        generator = torch.Generator(device=image.device).manual_seed(seed)
+        token_mask = masking(grid, image.shape[0], image.device, generator=generator, image=image, progress=progress)
+        masks.append((progress, masking.curriculum(progress), cell_map(token_mask.mask, grid, image.shape[-2:])))
+    names = masking.indices.names
+    # one colour range per index, shared by the samples: 2nd–98th percentile of the batch's values
+    limits = [tuple(np.percentile(index_maps[:, k], [2, 98])) for k in range(len(names))]
+    n, cols = image.shape[0], 2 + len(names) + len(masks)
+    panel = 1.9 if n > 1 else 3.0
+    fig, axes = plt.subplots(n, cols, figsize=(panel * cols, panel * n), squeeze=False)
+    for row in range(n):
+        composite = rgb_composite(image[row], rgb)
+        panels = [(composite, None, "image", None)]
+        panels += [(index_maps[row, k], "RdYlGn", f"{name} {lo:+.2f}…{hi:+.2f}", (lo, hi))
+                   for k, (name, (lo, hi)) in enumerate(zip(names, limits, strict=True))]
+        panels.append((saliency[row], "magma", f"saliency (α={masking.alpha})", (0, 1)))
+        for progress, gamma, hidden in masks:
+            shade = 0.8 * hidden[row][..., None]
+            panels.append((composite * (1 - shade), None, f"mask @ {progress:.0%} (γ={gamma:.2f})", None))
+        for k, (data, cmap, title, value_range) in enumerate(panels):
+            ax = axes[row, k]
+            vmin, vmax = value_range or (None, None)
+            ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+            ax.set_axis_off()
+            if row == 0:
+                ax.set_title(title, fontsize=7)
+    fig.suptitle(
+        f"{masking.order.replace('_', '-')} saliency masking, ratio {masking.mask_ratio}: dark cells are hidden; "
+        f"γ of the hidden budget goes to the {'most' if masking.order == 'hard_first' else 'least'} salient cells",
+        fontsize=8,
+    )
+    return fig

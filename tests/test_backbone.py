@@ -202,3 +202,35 @@ def test_bad_build_arguments_are_clear_errors(kwargs, error, message):
 def test_unknown_variant_names_the_known_ones():
     with pytest.raises(ValueError, match="Unknown model 's2mae_vit_huge'; expected one of: s2mae_vit_tiny"):
         BACKBONE_REGISTRY.build("s2mae_vit_huge")
+
+
+@pytest.mark.parametrize("size", list(VIT_SIZES))
+def test_sigmae_backbones_have_2d_patch_tokens(size):
+    from terratorch.registry import FULL_MODEL_REGISTRY
+
+    name = f"sigmae_vit_{size}"
+    assert name in BACKBONE_REGISTRY and f"{name}_mae" in FULL_MODEL_REGISTRY
+    model = BACKBONE_REGISTRY.build(name, bands="landsat8", img_size=32, depth=1)
+    assert model.patch_size == 16 and model.groups == 1 and model.embed_dim == VIT_SIZES[size]["embed_dim"]
+    assert model.tokenizer.proj.kernel_size == (7, 16, 16)  # one token spans all 7 bands
+    with torch.no_grad():
+        out = model(torch.randn(2, 7, 32, 32))
+    assert out[-1].shape == (2, 4, VIT_SIZES[size]["embed_dim"])
+    assert model.out_channels == [VIT_SIZES[size]["embed_dim"]]  # concat of one group = D
+    small_patches = BACKBONE_REGISTRY.build(name, bands="landsat8", img_size=32, patch_size=8, depth=1)
+    assert small_patches.default_grid.cells == 16
+
+
+def test_sigmae_backbone_in_a_segmentation_model():
+    model = EncoderDecoderFactory().build_model(
+        task="segmentation", backbone="sigmae_vit_tiny", backbone_bands="landsat7", backbone_img_size=32,
+        backbone_patch_size=8, necks=SEG_NECKS, decoder="UperNetDecoder", num_classes=3,
+    )
+    with torch.no_grad():
+        out = model(torch.randn(2, 6, 32, 32)).output
+    assert out.shape == (2, 3, 32, 32)
+
+
+def test_unknown_sigmae_variant_names_the_known_ones():
+    with pytest.raises(ValueError, match="Unknown model 'sigmae_vit_huge'; expected one of: sigmae_vit_tiny"):
+        BACKBONE_REGISTRY.build("sigmae_vit_huge")

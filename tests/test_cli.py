@@ -145,3 +145,42 @@ def test_prithvi_config_without_the_extra_line_needs_the_environment_variable(tm
     assert failed.returncode != 0 and "s2mae_vit_tiny could not be instantiated" in failed.stderr
     package_dir = str(Path(terratorch_specmae.__file__).parent)
     terratorch(*args, env={"TERRATORCH_CUSTOM_MODULE_PATH": package_dir})
+
+
+@pytest.fixture(scope="module")
+def sigmae_pretrained(tmp_path_factory) -> Path:
+    """Pretrain with configs/specmae_pretrain_sigmae.yaml (2 short epochs); return its checkpoint."""
+    out = tmp_path_factory.mktemp("pretrain_sigmae")
+    terratorch(
+        "fit", "-c", "configs/specmae_pretrain_sigmae.yaml", "--trainer.max_epochs=2", "--trainer.limit_train_batches=2",
+        "--trainer.limit_val_batches=1", f"--trainer.default_root_dir={out}",
+    )
+    pngs = sorted(p.name for p in out.rglob("saliency/*.png"))
+    assert pngs == ["saliency_progress000_step000000.png", "saliency_progress050_step000002.png",
+                    "saliency_progress100_step000004.png"], pngs
+    return only(out.rglob("last.ckpt"))
+
+
+def test_sigmae_pretraining_checkpoint_holds_a_2d_patch_mae(sigmae_pretrained):
+    state = torch.load(sigmae_pretrained, map_location="cpu", weights_only=True)["state_dict"]
+    assert state["model.encoder.tokenizer.proj.weight"].shape == (192, 1, 6, 8, 8)  # one token spans all 6 bands
+    assert state["model.decoder.pred.weight"].shape == (6 * 8 * 8, 512)
+
+
+def test_fine_tune_configs_take_a_sigmae_backbone_by_name(sigmae_pretrained, tmp_path):
+    sigmae = ["--model.init_args.model_args.backbone=sigmae_vit_tiny"]  # the configs set backbone_patch_size: 8
+    seg = tmp_path / "seg"
+    terratorch(
+        "fit", "-c", "configs/specmae_seg.yaml", *QUICK, *sigmae, f"--trainer.default_root_dir={seg}",
+        f"--model.init_args.model_args.backbone_ckpt_path={sigmae_pretrained}", "--model.init_args.freeze_backbone=true",
+    )
+    finetuned = torch.load(only(seg.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
+    source = torch.load(sigmae_pretrained, map_location="cpu", weights_only=True)["state_dict"]
+    encoder_keys = [k for k in source if k.startswith("model.encoder.")]
+    assert len(encoder_keys) > 100
+    assert all(torch.equal(finetuned[k], source[k]) for k in encoder_keys)
+    cls = tmp_path / "cls"
+    terratorch("fit", "-c", "configs/specmae_cls.yaml", *QUICK, *sigmae, f"--trainer.default_root_dir={cls}")
+    saved = yaml.safe_load(only(cls.rglob("config.yaml")).read_text())
+    assert saved["model"]["init_args"]["model_args"]["backbone"] == "sigmae_vit_tiny"
+    assert list(cls.rglob("predictions/classification_epoch000.png"))

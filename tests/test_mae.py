@@ -160,3 +160,71 @@ def test_pretraining_reduces_the_loss():
         opt.step()
         losses.append(loss.item())
     assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+
+
+def test_sigmae_full_models_default_to_saliency_masking_on_2d_patches():
+    mae = FULL_MODEL_REGISTRY.build("sigmae_vit_small_mae", img_size=32, depth=1)
+    assert type(mae.masking).__name__ == "SaliencyMasking" and mae.masking.mask_ratio == 0.9
+    assert mae.masking.indices.names == ["NDVI", "NDWI", "NDBI"]
+    assert mae.encoder.groups == 1 and mae.decoder.pred.out_features == 12 * 16 * 16
+    out = mae(torch.rand(2, 12, 32, 32) * 3000, progress=0.5)
+    assert out.mask.shape == (2, 12, 32, 32) and torch.isfinite(out.loss["loss"])
+    assert FULL_MODEL_REGISTRY.build("s2mae_vit_tiny_mae", img_size=32, depth=1).masking.min_spectral_groups == 2
+
+
+def _decoder_lengths(mae):
+    lengths = []
+    mae.decoder.blocks[0].register_forward_hook(lambda module, inputs, output: lengths.append(inputs[0].shape[1]))
+    return lengths
+
+
+@pytest.mark.parametrize("masking", ["random", "saliency"])
+def test_decode_fraction_runs_the_decoder_on_fewer_tokens(masking):
+    mae = tiny_mae(masking=masking, mask_ratio=0.75, decode_fraction=0.5)
+    lengths = _decoder_lengths(mae)
+    n_tokens = 2 * 4 * 4
+    n_visible = num_visible(n_tokens, 0.75)
+    k = (n_tokens - n_visible) // 2
+    x = torch.rand(3, 6, 32, 32) * 200 + 1
+    out = mae(x, generator=torch.Generator().manual_seed(0))
+    assert lengths == [n_visible + k]
+    # in training the mask marks the decoded masked tokens: k per sample, each 3 bands × 8 × 8 pixels
+    assert torch.equal(out.mask.sum(dim=(1, 2, 3)), torch.full((3,), float(k * 3 * 64)))
+    mae.eval()
+    with torch.no_grad():
+        full = mae(x, generator=torch.Generator().manual_seed(0))
+    assert lengths[-1] == n_tokens  # evaluation decodes every token
+    assert torch.equal(full.mask.sum(dim=(1, 2, 3)), torch.full((3,), float((n_tokens - n_visible) * 3 * 64)))
+
+
+def test_decode_fraction_keeps_the_most_salient_masked_tokens_and_scores_only_them():
+    mae = tiny_mae(masking="saliency", mask_ratio=0.75, decode_fraction=0.25,
+                   masking_options={"schedule": "constant", "gamma_max": 0.0, "noise": 0.0})
+    captured = {}
+
+    def keep_output(module, inputs, output):
+        output.retain_grad()
+        captured["pred"] = output
+
+    mae.decoder.pred.register_forward_hook(keep_output)
+    x = torch.rand(2, 6, 32, 32) * 200 + 1
+    out = mae(x, generator=torch.Generator().manual_seed(1))
+    out.loss["loss"].backward()
+    decoded_masked = out.mask[:, ::3, ::8, ::8].reshape(2, -1) > 0  # (group, row, col) order
+    # γ=0: the mask itself is random, but of its masked tokens the most salient are decoded
+    token_mask = mae.masking(mae.encoder.default_grid, 2, x.device, generator=torch.Generator().manual_seed(1), image=x)
+    saliency = mae.masking.saliency(x, 8).repeat(1, 2)
+    for b in range(2):
+        masked = token_mask.mask[b] > 0
+        assert torch.all(decoded_masked[b] <= masked)
+        lowest_decoded = saliency[b][decoded_masked[b]].min()
+        assert torch.all(saliency[b][masked & ~decoded_masked[b]] <= lowest_decoded)
+    # gradient reaches exactly the decoded masked tokens (the visible ones are decoded but not scored)
+    grad = captured["pred"].grad.abs().sum(dim=-1) > 0
+    assert torch.equal(grad.sum(dim=1), decoded_masked.sum(dim=1))
+
+
+def test_decode_fraction_must_be_a_fraction():
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match=r"decode_fraction must be in \(0, 1\]"):
+            tiny_mae(decode_fraction=bad)

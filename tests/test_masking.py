@@ -87,3 +87,51 @@ def test_mae_trains_with_spatially_consistent_masking():
     bands_agree = out.mask[:, :1].expand_as(out.mask)
     assert torch.equal(out.mask, bands_agree)  # a masked location is masked in every band
     assert torch.isfinite(out.loss["loss"])
+
+
+LANDSAT = ["BLUE", "GREEN", "RED", "NIR_BROAD", "SWIR_1", "SWIR_2"]
+TOKENIZERS = {"patch_2d": None, "cube_3d": 3}  # spectral_patch_size: all 6 bands, or t=3 → 2 groups
+
+
+@pytest.mark.parametrize("tokens", list(TOKENIZERS))
+@pytest.mark.parametrize("name", ["random", "cube_random", "spatially_consistent", "saliency"])
+def test_every_strategy_with_every_tokenizer(name, tokens):
+    from terratorch_specmae.backbones import build_mae
+
+    kwargs = {"bands": LANDSAT, "img_size": 40, "patch_size": 8, "spectral_patch_size": TOKENIZERS[tokens],
+              "masking": name, "mask_ratio": 0.75, "decoder_embed_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2}
+    if name == "cube_random" and tokens == "patch_2d":
+        with pytest.raises(ValueError, match=r"CubeRandomMasking .* needs at least 2 spectral groups .* makes 1 "
+                                             r"\(6 bands, spectral_patch_size=6\)"):
+            build_mae("tiny", **kwargs)
+        return
+    mae = build_mae("tiny", **kwargs)
+    grid = mae.encoder.default_grid
+    assert grid.groups == (1 if tokens == "patch_2d" else 2) and grid.cells == 25
+    image = torch.rand(3, 6, 40, 40) * 100 + 1
+    m = mae.masking(grid, 3, torch.device("cpu"), image=image, progress=0.5)
+    expected = num_visible(grid.cells, 0.75) * grid.groups if name == "spatially_consistent" else num_visible(grid.num_tokens, 0.75)
+    assert m.ids_keep.shape == (3, expected)
+    assert torch.equal(m.mask.sum(dim=1), torch.full((3,), float(grid.num_tokens - expected)))
+    assert torch.equal(torch.gather(m.mask, 1, m.ids_keep), torch.zeros_like(m.ids_keep, dtype=torch.float32))
+    out = mae(image)
+    assert out.mask.shape == image.shape and torch.isfinite(out.loss["loss"])
+
+
+def test_cube_random_is_random_3d_masking():
+    grid = CubeTokenizer(num_bands=12, embed_dim=8, patch_size=8, spectral_patch_size=3).grid(32, 32)
+    a = build_masking("cube_random", mask_ratio=0.9)(grid, 4, torch.device("cpu"), generator=torch.Generator().manual_seed(5))
+    b = build_masking("random", mask_ratio=0.9)(grid, 4, torch.device("cpu"), generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a.mask, b.mask)
+    # groups of one location are drawn independently: some location keeps one group and hides another
+    per_group = a.mask.reshape(4, grid.groups, grid.cells)
+    assert (per_group.amax(dim=1) != per_group.amin(dim=1)).any()
+
+
+def test_registering_a_strategy():
+    from terratorch_specmae.masking import register_masking
+
+    with pytest.raises(TypeError, match="must subclass MaskingStrategy"):
+        register_masking("function")(lambda grid, batch_size, device: None)
+    with pytest.raises(ValueError, match="'random' is already registered"):
+        register_masking("random")(RandomMasking)

@@ -47,6 +47,8 @@ def test_tokenizer_rejects_impossible_settings():
         CubeTokenizer(num_bands=4, embed_dim=8, spectral_patch_size=5)
     with pytest.raises(ValueError, match="band_padding must be one of"):
         CubeTokenizer(num_bands=4, embed_dim=8, spectral_patch_size=3, band_padding="mirror")
+    with pytest.raises(ValueError, match=r"patch_size must be an integer, got '8' \(str\)"):
+        CubeTokenizer(num_bands=4, embed_dim=8, patch_size="8")
 
 
 @pytest.mark.parametrize("kind", ["learnable", "sincos", "sincos_3d"])

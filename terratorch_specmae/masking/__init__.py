@@ -1,9 +1,15 @@
 """Masking strategies, registered by name and chosen from YAML (``masking: random``).
 
-A strategy is a callable object built from its options (``mask_ratio`` …, plus ``bands`` when
-its constructor asks for them: the model passes its own). Called with the token grid, batch
-size and device — and, as keywords, ``generator``, ``image`` and training ``progress`` — it
-returns a :class:`TokenMask`. Strategies are tensor code with no Python loops over samples.
+A strategy is a :class:`MaskingStrategy` built from its options (``mask_ratio`` …, plus
+``bands`` when its constructor asks for them: the model passes its own). The model calls its
+``check_grid`` once at build time (a strategy that needs cube tokens refuses 2D patches), then
+calls it with the token grid, batch size and device — and, as keywords, ``generator``,
+``image`` and training ``progress`` — for a :class:`TokenMask`. Strategies are tensor code
+with no Python loops over samples.
+
+Registered: ``random`` (per token, any tokenizer), ``cube_random`` (S2MAE's random 3D
+masking; cube tokens only), ``spatially_consistent`` (whole grid cells in every spectral
+group) and ``saliency`` (SIGMAE's SSDTM). Add one with :func:`register_masking`.
 """
 
 from __future__ import annotations
@@ -11,9 +17,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 
-from terratorch_specmae.masking.base import TokenMask, gather_tokens, num_visible, scatter_mask
+from terratorch_specmae.masking.base import MaskingStrategy, TokenMask, gather_tokens, num_visible, scatter_mask
 from terratorch_specmae.masking.curriculum import Curriculum
-from terratorch_specmae.masking.random import RandomMasking
+from terratorch_specmae.masking.random import CubeRandomMasking, RandomMasking
 from terratorch_specmae.masking.saliency import SaliencyMasking, token_saliency
 from terratorch_specmae.masking.spatially_consistent import SpatiallyConsistentMasking
 
@@ -24,6 +30,8 @@ def register_masking(name: str) -> Callable:
     """Class decorator adding a strategy to :data:`MASKING_STRATEGIES` under ``name``."""
 
     def add(cls):
+        if not (isinstance(cls, type) and issubclass(cls, MaskingStrategy)):
+            raise TypeError(f"A masking strategy must subclass MaskingStrategy, got {cls!r}.")
         if name in MASKING_STRATEGIES:
             raise ValueError(f"A masking strategy named {name!r} is already registered.")
         MASKING_STRATEGIES[name] = cls
@@ -45,12 +53,15 @@ def build_masking(name: str, bands: Sequence[str] | None = None, **options):
 
 
 register_masking("random")(RandomMasking)
+register_masking("cube_random")(CubeRandomMasking)
 register_masking("spatially_consistent")(SpatiallyConsistentMasking)
 register_masking("saliency")(SaliencyMasking)
 
 __all__ = [
     "MASKING_STRATEGIES",
+    "CubeRandomMasking",
     "Curriculum",
+    "MaskingStrategy",
     "SaliencyMasking",
     "token_saliency",
     "RandomMasking",

@@ -1,11 +1,16 @@
-"""The mask representation shared by every strategy, and index helpers."""
+"""The mask representation and base class shared by every strategy, and index helpers."""
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from terratorch_specmae.models.tokenizer import TokenGrid
 
 
 @dataclass
@@ -14,12 +19,56 @@ class TokenMask:
 
     ``ids_keep`` ``[B, n_visible]``: indices of visible tokens (sorted ascending);
     ``ids_restore`` ``[B, N]``: position of each token in ``cat([visible, masked])`` order;
-    ``mask`` ``[B, N]``: 1.0 where the token is masked, 0.0 where visible.
+    ``mask`` ``[B, N]``: 1.0 where the token is masked, 0.0 where visible;
+    ``priority`` ``[B, N]`` or None: how much reconstructing each token matters (higher first),
+    used when the MAE decodes only part of the masked tokens; None ranks them at random.
     """
 
     ids_keep: torch.Tensor
     ids_restore: torch.Tensor
     mask: torch.Tensor
+    priority: torch.Tensor | None = None
+
+
+class MaskingStrategy(ABC):
+    """Base of the strategies: a mask ratio, a build-time check against the tokenizer, and a call.
+
+    ``uses_progress`` tells the task to pass the training progress; ``min_spectral_groups``
+    is the fewest spectral groups per location the strategy needs (2 for strategies that mask
+    band groups separately, which 2D patch tokens do not have).
+    """
+
+    uses_progress = False
+    min_spectral_groups = 1
+
+    def __init__(self, mask_ratio: float = 0.9) -> None:
+        num_visible(1, mask_ratio)  # validates the ratio
+        self.mask_ratio = mask_ratio
+
+    def check_grid(self, grid: TokenGrid) -> None:
+        """Raise a ``ValueError`` at build time if the strategy cannot mask tokens laid out as ``grid``."""
+        if grid.groups < self.min_spectral_groups:
+            raise ValueError(
+                f"{type(self).__name__} masks spectral groups separately and needs at least "
+                f"{self.min_spectral_groups} spectral groups per location, but the tokenizer makes "
+                f"{grid.groups} ({grid.bands} bands, spectral_patch_size={grid.spectral_patch_size}): "
+                "use cube tokens (spectral_patch_size < number of bands) or the 'random' strategy."
+            )
+
+    @abstractmethod
+    def __call__(
+        self,
+        grid: TokenGrid,
+        batch_size: int,
+        device: torch.device,
+        generator: torch.Generator | None = None,
+        image: torch.Tensor | None = None,
+        progress: float | None = None,
+    ) -> TokenMask:
+        """The mask of a batch laid out as ``grid`` (``image``: the batch as the model sees it)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(mask_ratio={self.mask_ratio})"
 
 
 def num_visible(num_tokens: int, mask_ratio: float) -> int:

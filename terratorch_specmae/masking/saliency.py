@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from terratorch_specmae.indices import SpectralIndices, denormalize
-from terratorch_specmae.masking.base import TokenMask, mask_from_scores, num_visible
+from terratorch_specmae.masking.base import MaskingStrategy, TokenMask, mask_from_scores, num_visible
 from terratorch_specmae.masking.curriculum import Curriculum
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def token_saliency(index_maps: torch.Tensor, patch_size: int, alpha: float = 0.5
     return alpha * _per_image_minmax(richness[:, 0]) + (1 - alpha) * _per_image_minmax(heterogeneity)
 
 
-class SaliencyMasking:
+class SaliencyMasking(MaskingStrategy):
     """SIGMAE's semantic-saliency-guided dynamic token masking (SSDTM).
 
     Of the masked budget ``M = N − max(1, floor(N·(1−r)))``, ``round(γ·M)`` tokens are the most
@@ -70,9 +70,11 @@ class SaliencyMasking:
     Saliency comes from spectral indices (``indices``, by band name) computed on raw values:
     give the datamodule's ``means``/``stds`` so standardised batches are undone first (leave
     them out when the model sees raw values), and ``scale`` to turn integers into reflectance.
-    All spectral groups of a location share its saliency.
+    All spectral groups of a location share its saliency; 2D patches and cube tokens both work.
 
-    ``progress=None`` at call time means the end of the curriculum.
+    ``progress=None`` at call time means the end of the curriculum. The returned mask's
+    ``priority`` is the noisy saliency (negated for ``easy_first``), so an MAE that decodes
+    only part of the masked tokens (``decode_fraction``) keeps those that matter most.
     """
 
     uses_progress = True
@@ -95,7 +97,7 @@ class SaliencyMasking:
         end: float = 1.0,
         gamma_max: float = 1.0,
     ) -> None:
-        num_visible(1, mask_ratio)
+        super().__init__(mask_ratio)
         if order not in self.ORDERS:
             raise ValueError(f"order must be one of {self.ORDERS}, got {order!r}.")
         if not 0.0 <= alpha <= 1.0:
@@ -108,13 +110,17 @@ class SaliencyMasking:
                 f"Expected {len(self.indices.bands)} means and stds (one per band), got {len(means)} and {len(stds)}."
             )
         self.means, self.stds = means, stds
-        self.mask_ratio, self.alpha, self.noise, self.order = mask_ratio, alpha, noise, order
+        self.alpha, self.noise, self.order = alpha, noise, order
         self.curriculum = Curriculum(schedule, start, end, gamma_max)
+
+    def index_maps(self, image: torch.Tensor) -> torch.Tensor:
+        """Index maps ``[B, K, H, W]`` (``self.indices.names`` order) of a batch as the model sees it."""
+        raw = denormalize(image, self.means, self.stds) if self.means is not None else image
+        return self.indices(raw)
 
     def saliency(self, image: torch.Tensor, patch_size: int) -> torch.Tensor:
         """Per-cell saliency ``[B, h·w]`` of a batch as the model sees it."""
-        raw = denormalize(image, self.means, self.stds) if self.means is not None else image
-        return token_saliency(self.indices(raw), patch_size, self.alpha)
+        return token_saliency(self.index_maps(image), patch_size, self.alpha)
 
     def __call__(
         self,
@@ -132,14 +138,18 @@ class SaliencyMasking:
         gamma = self.curriculum(1.0 if progress is None else progress)
         n_salient = round(gamma * (grid.num_tokens - n_visible))
         scores = torch.rand(batch_size, grid.num_tokens, device=device, generator=generator)
+        cell_saliency = self.saliency(image, grid.patch_size)
+        token_saliency_ = cell_saliency.repeat(1, grid.groups)  # tokens are (group, cell) ordered
+        jitter = torch.rand(token_saliency_.shape, device=device, generator=generator)
+        priority = token_saliency_ + self.noise * jitter
+        if self.order == "easy_first":
+            priority = -priority
         if n_salient:
-            cell_saliency = self.saliency(image, grid.patch_size)
-            token_saliency_ = cell_saliency.repeat(1, grid.groups)  # tokens are (group, cell) ordered
-            jitter = torch.rand(token_saliency_.shape, device=device, generator=generator)
-            ranked = token_saliency_ + self.noise * jitter
-            chosen = ranked.topk(n_salient, dim=1, largest=self.order == "hard_first").indices
+            chosen = priority.topk(n_salient, dim=1).indices
             scores.scatter_(1, chosen, 2.0)  # above every random score: never among the visible
-        return mask_from_scores(scores, n_visible)
+        token_mask = mask_from_scores(scores, n_visible)
+        token_mask.priority = priority
+        return token_mask
 
     def __repr__(self) -> str:
         return (

@@ -6,14 +6,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from terratorch_specmae.masking.base import TokenMask, mask_from_scores, num_visible
-from terratorch_specmae.masking.random import RandomMasking
+from terratorch_specmae.masking.base import MaskingStrategy, TokenMask, mask_from_scores, num_visible
 
 if TYPE_CHECKING:
     from terratorch_specmae.models.tokenizer import TokenGrid
 
 
-class SpatiallyConsistentMasking(RandomMasking):
+class SpatiallyConsistentMasking(MaskingStrategy):
     """Masks ``mask_ratio`` of the grid *cells* of each sample, each in all its spectral groups.
 
     A visible cell keeps all ``G`` of its cube tokens, so ``G · max(1, floor(h·w·(1−r)))``

@@ -6,7 +6,7 @@ import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from terratorch_specmae.masking import scatter_mask
+from terratorch_specmae.masking import gather_tokens, scatter_mask
 from terratorch_specmae.models.pos_embed import SpatialSpectralPosEmbed
 from terratorch_specmae.models.tokenizer import TokenGrid
 
@@ -15,7 +15,9 @@ class MAEDecoder(nn.Module):
     """Transformer decoder (S2MAE: depth 4, width 512, 16 heads) with fixed sin-cos spatial+spectral positions.
 
     ``forward`` takes the encoded visible tokens and returns ``[B, N, t·p·p]`` pixel predictions
-    for all ``N`` tokens (the prediction head is ``Linear(width, t·p·p)``).
+    for all ``N`` tokens (the prediction head is ``Linear(width, t·p·p)``) — or, given
+    ``ids_decode`` ``[B, K]``, runs the blocks on those ``K`` tokens only and returns
+    ``[B, K, t·p·p]`` (the reduced-computation mode: dropped mask tokens cost nothing).
     """
 
     def __init__(
@@ -42,9 +44,17 @@ class MAEDecoder(nn.Module):
         self.pred = nn.Linear(embed_dim, pixels_per_token)
         nn.init.normal_(self.mask_token, std=0.02)
 
-    def forward(self, visible: torch.Tensor, ids_restore: torch.Tensor, grid: TokenGrid) -> torch.Tensor:
+    def forward(
+        self,
+        visible: torch.Tensor,
+        ids_restore: torch.Tensor,
+        grid: TokenGrid,
+        ids_decode: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         x = scatter_mask(self.embed(visible), self.mask_token, ids_restore)
         x = x + self.pos_embed(grid.height, grid.width).to(x.dtype)
+        if ids_decode is not None:
+            x = gather_tokens(x, ids_decode)
         for block in self.blocks:
             x = block(x)
         return self.pred(self.norm(x))

@@ -59,7 +59,8 @@ class SpectralViT(nn.Module):
         img_size: training image size; other sizes work with ``dynamic_img_size`` (learnable
             spatial table resampled bicubically).
         patch_size: spatial cube side ``p`` (8, the paper's best).
-        spectral_patch_size: bands per cube ``t`` (3); ``t = number of bands`` gives 2D patches.
+        spectral_patch_size: bands per cube ``t`` (3); ``None`` (or the number of bands) gives
+            2D patch tokens spanning all bands, as SIGMAE's ViT uses.
         pos_embed: ``"learnable"`` | ``"sincos"`` | ``"sincos_3d"``.
         out_indices: blocks whose outputs ``forward`` returns, in block order (default: every block).
         fold: how ``forward`` folds the spectral groups of each location — ``"concat"``
@@ -75,7 +76,7 @@ class SpectralViT(nn.Module):
         in_chans: int | None = None,
         img_size: int | Sequence[int] = 128,
         patch_size: int = 8,
-        spectral_patch_size: int = 3,
+        spectral_patch_size: int | None = 3,
         embed_dim: int = 768,
         depth: int = 12,
         num_heads: int = 12,
@@ -108,6 +109,8 @@ class SpectralViT(nn.Module):
         self.embed_dim, self.depth = embed_dim, depth
         self.fold, self.nan_policy, self.dynamic_img_size = fold, nan_policy, dynamic_img_size
 
+        if spectral_patch_size is None:
+            spectral_patch_size = len(self.bands)
         self.tokenizer = CubeTokenizer(len(self.bands), embed_dim, patch_size, spectral_patch_size, band_padding)
         self.patch_size = patch_size
         self.default_grid = self.tokenizer.grid(*self.img_size)

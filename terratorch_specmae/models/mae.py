@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from terratorch.models.model import ReconstructionOutput
 from torch import nn
 
-from terratorch_specmae.masking import build_masking, gather_tokens
+from terratorch_specmae.masking import TokenMask, build_masking, gather_tokens
 from terratorch_specmae.models.decoder import MAEDecoder
 from terratorch_specmae.models.encoder import SpectralViT
 from terratorch_specmae.models.tokenizer import TokenGrid, patchify, unpatchify
@@ -67,6 +69,14 @@ class SpectralMAE(nn.Module):
     ``pred`` the reconstruction ``[B, C, H, W]`` in the input's units (target normalisation
     undone), and ``mask`` ``[B, C, H, W]`` (1 where the pixel's token was masked — per band,
     because cube tokens mask bands separately).
+
+    ``decode_fraction`` < 1 is the reduced-computation mode SIGMAE motivates: in training the
+    decoder runs on the visible tokens plus only that fraction of the masked ones — those
+    that matter most by the strategy's ``priority`` (saliency masking: the most salient;
+    other strategies: a random subset) — and the loss covers those. The other mask tokens
+    are dropped from the decoder's sequence, which saves their attention and MLP work. In
+    training the output ``mask`` then marks only the decoded masked pixels (the rest get the
+    input as ``pred``); evaluation and prediction always decode every token.
     """
 
     def __init__(
@@ -79,14 +89,18 @@ class SpectralMAE(nn.Module):
         decoder_depth: int = 4,
         decoder_num_heads: int = 16,
         target_norm: str = "minmax",
+        decode_fraction: float = 1.0,
     ) -> None:
         super().__init__()
         if target_norm not in TARGET_NORMS:
             raise ValueError(f"target_norm must be one of {TARGET_NORMS}, got {target_norm!r}.")
+        if not 0.0 < decode_fraction <= 1.0:
+            raise ValueError(f"decode_fraction must be in (0, 1], got {decode_fraction}.")
         self.encoder = encoder
         self.masking = build_masking(masking, bands=encoder.bands, mask_ratio=mask_ratio, **(masking_options or {}))
-        self.target_norm = target_norm
         grid = encoder.default_grid
+        self.masking.check_grid(grid)
+        self.target_norm, self.decode_fraction = target_norm, decode_fraction
         self.decoder = MAEDecoder(
             encoder_dim=encoder.embed_dim,
             grid_size=(grid.height, grid.width),
@@ -111,17 +125,41 @@ class SpectralMAE(nn.Module):
         pos = self.encoder.pos_embed(grid.height, grid.width).expand(x.shape[0], -1, -1)
         visible = tokenizer.embed_patches(patches) + gather_tokens(pos, token_mask.ids_keep).to(patches.dtype)
         latent = self.encoder.forward_blocks(visible, [self.encoder.depth - 1])[0]
-        pred = self.decoder(latent, token_mask.ids_restore, grid)
+        ids_decode = self._decode_subset(token_mask, generator) if self.training else None
+        pred = self.decoder(latent, token_mask.ids_restore, grid, ids_decode)
 
         shift, scale = target_statistics(x, valid, self.target_norm)
         target = patchify(tokenizer.pad((x - shift) / scale, grid), grid)
         weights = self._pixel_weights(valid, grid, x)
-        loss = masked_mse(pred, target, token_mask.mask, weights)
+        mask = token_mask.mask
+        if ids_decode is None:
+            loss = masked_mse(pred, target, mask, weights)
+        else:
+            mask = mask.gather(1, ids_decode)
+            sub_weights = None if weights is None else gather_tokens(weights, ids_decode)
+            loss = masked_mse(pred, gather_tokens(target, ids_decode), mask, sub_weights)
+            # tokens left out of the decoder: no prediction (the target stands in) and out of the mask
+            pred = target.float().scatter(1, ids_decode.unsqueeze(-1).expand_as(pred), pred.float())
+            mask = torch.zeros_like(token_mask.mask).scatter(1, ids_decode, mask)
 
         reconstruction = self._crop(unpatchify(pred.float(), grid), grid) * scale + shift
-        pixel_mask = token_mask.mask.unsqueeze(-1).expand(-1, -1, grid.pixels_per_token)
+        pixel_mask = mask.unsqueeze(-1).expand(-1, -1, grid.pixels_per_token)
         pixel_mask = self._crop(unpatchify(pixel_mask, grid), grid)
         return ReconstructionOutput(loss={"loss": loss}, pred=reconstruction, mask=pixel_mask)
+
+    def _decode_subset(self, token_mask: TokenMask, generator: torch.Generator | None) -> torch.Tensor | None:
+        """Sorted ids ``[B, n_visible + k]`` of the visible tokens and the ``k = ceil(f·masked)``
+        masked tokens of highest priority; None when every token is decoded."""
+        if self.decode_fraction >= 1.0:
+            return None
+        mask = token_mask.mask.bool()
+        n_masked = mask.shape[1] - token_mask.ids_keep.shape[1]
+        k = max(1, math.ceil(self.decode_fraction * n_masked - 1e-6))
+        priority = token_mask.priority
+        if priority is None:
+            priority = torch.rand(mask.shape, device=mask.device, generator=generator)
+        chosen = torch.where(mask, priority.float(), -torch.inf).topk(k, dim=1).indices
+        return torch.cat([token_mask.ids_keep, chosen], dim=1).sort(dim=1).values
 
     @staticmethod
     def _crop(image: torch.Tensor, grid: TokenGrid) -> torch.Tensor:

@@ -87,6 +87,9 @@ class CubeTokenizer(nn.Module):
         band_padding: str = "replicate",
     ) -> None:
         super().__init__()
+        for name, value in (("patch_size", patch_size), ("spectral_patch_size", spectral_patch_size)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
         if patch_size < 1 or spectral_patch_size < 1:
             raise ValueError(
                 f"patch_size and spectral_patch_size must be >= 1, got {patch_size} and {spectral_patch_size}."
