@@ -14,6 +14,7 @@ so ``BACKBONE_REGISTRY.build("sigmae_vit_base")`` works, and a misspelt variant 
 
 from __future__ import annotations
 
+import yaml
 from terratorch.registry import BACKBONE_REGISTRY, FULL_MODEL_REGISTRY, Registry
 
 from terratorch_specmae.models.encoder import SpectralViT
@@ -75,11 +76,32 @@ BACKBONES = {family: _register_source(BACKBONE_REGISTRY, VariantRegistry(family)
 FULL_MODELS = {family: _register_source(FULL_MODEL_REGISTRY, VariantRegistry(family)) for family in FAMILIES}
 
 
+def parse_command_line_values(options: dict) -> dict:
+    """Options with command-line strings read as YAML, nested dicts included (``"0.5"`` → 0.5).
+
+    ``terratorch fit --model.init_args.model_args.mask_ratio=0.75`` hands the value over as the
+    string ``"0.75"`` (``model_args`` is an untyped dict), where the config file gives a float.
+    Strings that YAML reads as a string stay as they are, and ``*path`` values are never parsed.
+    """
+    parsed = {}
+    for key, value in options.items():
+        if isinstance(value, dict):
+            value = parse_command_line_values(value)
+        elif isinstance(value, str) and not key.endswith("path"):
+            try:
+                value = yaml.safe_load(value) if value.strip() else value
+            except yaml.YAMLError:
+                pass  # not YAML: keep the string, the option's own check will name the problem
+        parsed[key] = value
+    return parsed
+
+
 def build_backbone(size: str, family: str = "s2mae", pretrained: bool = False, padding: str | None = None, **kwargs):
     """A :class:`SpectralViT` of a named size with a family's token defaults; keywords override them.
 
     ``padding`` is TerraTorch's (it pads inputs before the backbone) and is not ours to use.
     """
+    kwargs = parse_command_line_values(kwargs)
     if family not in FAMILIES:
         raise ValueError(f"Unknown model family {family!r}; expected one of {sorted(FAMILIES)}.")
     if size not in VIT_SIZES:
@@ -94,6 +116,7 @@ def build_backbone(size: str, family: str = "s2mae", pretrained: bool = False, p
 
 def build_mae(size: str, family: str = "s2mae", **kwargs) -> SpectralMAE:
     """A :class:`SpectralMAE` around :func:`build_backbone`; MAE options are split from encoder options."""
+    kwargs = parse_command_line_values(kwargs)
     mae_kwargs = {**FAMILIES[family]["mae"], **{k: kwargs.pop(k) for k in MAE_ARGS if k in kwargs}}
     return SpectralMAE(build_backbone(size, family, **kwargs), **mae_kwargs)
 

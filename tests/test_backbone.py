@@ -234,3 +234,19 @@ def test_sigmae_backbone_in_a_segmentation_model():
 def test_unknown_sigmae_variant_names_the_known_ones():
     with pytest.raises(ValueError, match="Unknown model 'sigmae_vit_huge'; expected one of: sigmae_vit_tiny"):
         BACKBONE_REGISTRY.build("sigmae_vit_huge")
+
+
+def test_command_line_strings_are_read_as_yaml():
+    """``--model.init_args.model_args.patch_size=8`` arrives as the string "8"; it must work like 8."""
+    from terratorch.registry import FULL_MODEL_REGISTRY
+
+    from terratorch_specmae.backbones import parse_command_line_values
+
+    model = BACKBONE_REGISTRY.build("sigmae_vit_tiny", bands="landsat7", img_size="32", patch_size="8", depth="1",
+                                    out_indices="[0]", ckpt_path="")
+    assert model.patch_size == 8 and model.img_size == (32, 32) and model.depth == 1
+    mae = FULL_MODEL_REGISTRY.build("s2mae_vit_tiny_mae", bands="landsat7", img_size=32, depth=1, mask_ratio="0.75",
+                                    decode_fraction="0.5", masking="saliency", masking_options={"gamma_max": "0.5"})
+    assert mae.masking.mask_ratio == 0.75 and mae.decode_fraction == 0.5 and mae.masking.curriculum.gamma_max == 0.5
+    assert parse_command_line_values({"bands": "sentinel2", "ckpt_path": "123", "fold": "mean", "x": "null"}) == {
+        "bands": "sentinel2", "ckpt_path": "123", "fold": "mean", "x": None}
