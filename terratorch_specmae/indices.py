@@ -80,7 +80,7 @@ class SpectralIndices:
         self.bands = resolve_bands(bands)
         self.scale = scale
         positions = standard_band_positions(self.bands)
-        self.names, self._positions = [], {}
+        self.names, self._positions, self._formulas = [], {}, {}
         for index in indices:
             needed = index_bands(index)
             absent = [b for b in needed if b not in positions]
@@ -93,6 +93,9 @@ class SpectralIndices:
                 continue
             self.names.append(index)
             self._positions[index] = {b: positions[b] for b in needed}
+            # the catalogue's formula, compiled once: spyndex.computeIndex evaluates the same
+            # expression but reloads the catalogue on every call (~2 ms each, more than the maths)
+            self._formulas[index] = compile(spyndex.indices[index].formula, f"<spyndex {index}>", "eval")
         if not self.names:
             raise ValueError(f"None of the indices {list(indices)} can be computed from the bands {list(self.bands)}.")
         self._constants = {k: c.default for k, c in spyndex.constants.items() if c.default is not None}
@@ -105,7 +108,7 @@ class SpectralIndices:
         for index in self.names:
             params = {**self._constants, **{b: raw[:, i] for b, i in self._positions[index].items()}}
             with torch.autocast(raw.device.type, enabled=False):
-                value = spyndex.computeIndex(index, params=params)
+                value = eval(self._formulas[index], {}, params)  # noqa: S307 — spyndex's own formula
             maps.append(torch.nan_to_num(value, nan=0.0, posinf=0.0, neginf=0.0))
         return torch.stack(maps, dim=1)
 
