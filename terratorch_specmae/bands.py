@@ -7,7 +7,9 @@ are accepted:
   ``SWIR_1`` … (what Prithvi configs use);
 * Sentinel-2 names ``B01`` … ``B12`` and ``B8A`` (zero-padded, so they never
   clash with Landsat's own numbering);
-* wavelength names for hyperspectral bands, e.g. ``"652.5nm"``.
+* wavelength names for hyperspectral bands, e.g. ``"652.5nm"``;
+* auxiliary (non-optical) channels: SAR polarisations ``VV``, ``VH``, ``HH``, ``HV`` and
+  LiDAR-derived ``DSM``, ``DEM``, ``LIDAR_INTENSITY`` (``Band.modality`` tells them apart).
 
 A sensor preset name (``"sentinel2_l2a"``, ``"landsat7"`` …) expands to its list
 of band names.
@@ -23,8 +25,14 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Band:
     name: str
-    wavelength_nm: float
+    wavelength_nm: float  # NaN for non-optical channels
     common_name: str  # spyndex's standard band key (e.g. "N" for NIR), "" if none
+    modality: str = "optical"  # or "sar", "lidar"
+
+    @property
+    def auxiliary(self) -> bool:
+        """True for channels of another modality than optical reflectance (SAR, LiDAR)."""
+        return self.modality != "optical"
 
 
 def _bands(*rows: tuple[str, float, str]) -> dict[str, Band]:
@@ -65,7 +73,15 @@ SENTINEL2_BANDS = _bands(
     ("B12", 2202.4, "S2"),
 )
 
-KNOWN_BANDS: dict[str, Band] = {**GENERIC_BANDS, **SENTINEL2_BANDS}
+AUXILIARY_BANDS = {
+    name: Band(name, float("nan"), "", modality)
+    for name, modality in (
+        ("VV", "sar"), ("VH", "sar"), ("HH", "sar"), ("HV", "sar"),
+        ("DSM", "lidar"), ("DEM", "lidar"), ("LIDAR_INTENSITY", "lidar"),
+    )
+}
+
+KNOWN_BANDS: dict[str, Band] = {**GENERIC_BANDS, **SENTINEL2_BANDS, **AUXILIARY_BANDS}
 
 SENSOR_PRESETS: dict[str, tuple[str, ...]] = {
     # the 13 bands of Sentinel-2 L1C, in wavelength order
@@ -95,7 +111,8 @@ def band_info(name: str) -> Band:
         return Band(name, float(match.group(1)), "")
     msg = (
         f"Unknown band name {name!r}. Expected a TerraTorch/HLS name ({', '.join(GENERIC_BANDS)}), "
-        f"a Sentinel-2 name ({', '.join(SENTINEL2_BANDS)}) or a wavelength name such as '652.5nm'."
+        f"a Sentinel-2 name ({', '.join(SENTINEL2_BANDS)}), a wavelength name such as '652.5nm' "
+        f"or an auxiliary channel ({', '.join(AUXILIARY_BANDS)})."
     )
     raise ValueError(msg)
 

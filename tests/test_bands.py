@@ -36,3 +36,11 @@ def test_wavelengths_increase_within_sentinel2_preset():
 def test_bad_band_lists_are_clear_errors(bands, in_chans, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         resolve_bands(bands, in_chans)
+
+
+def test_auxiliary_channels_are_named_and_flagged():
+    from terratorch_specmae.bands import band_info
+
+    assert resolve_bands(["450.0nm", "VV", "DSM"]) == ("450.0nm", "VV", "DSM")
+    assert band_info("VV").auxiliary and band_info("DSM").modality == "lidar"
+    assert not band_info("B04").auxiliary and not band_info("652.5nm").auxiliary

@@ -94,14 +94,14 @@ TOKENIZERS = {"patch_2d": None, "cube_3d": 3}  # spectral_patch_size: all 6 band
 
 
 @pytest.mark.parametrize("tokens", list(TOKENIZERS))
-@pytest.mark.parametrize("name", ["random", "cube_random", "spatially_consistent", "saliency"])
+@pytest.mark.parametrize("name", ["random", "cube_random", "spatially_consistent", "saliency", "redundant_spectra"])
 def test_every_strategy_with_every_tokenizer(name, tokens):
     from terratorch_specmae.backbones import build_mae
 
     kwargs = {"bands": LANDSAT, "img_size": 40, "patch_size": 8, "spectral_patch_size": TOKENIZERS[tokens],
               "masking": name, "mask_ratio": 0.75, "decoder_embed_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2}
-    if name == "cube_random" and tokens == "patch_2d":
-        with pytest.raises(ValueError, match=r"CubeRandomMasking .* needs at least 2 spectral groups .* makes 1 "
+    if name in ("cube_random", "redundant_spectra") and tokens == "patch_2d":
+        with pytest.raises(ValueError, match=r"Masking .* needs at least 2 spectral groups .* makes 1 "
                                              r"\(6 bands, spectral_patch_size=6\)"):
             build_mae("tiny", **kwargs)
         return
@@ -110,7 +110,10 @@ def test_every_strategy_with_every_tokenizer(name, tokens):
     assert grid.groups == (1 if tokens == "patch_2d" else 2) and grid.cells == 25
     image = torch.rand(3, 6, 40, 40) * 100 + 1
     m = mae.masking(grid, 3, torch.device("cpu"), image=image, progress=0.5)
-    expected = num_visible(grid.cells, 0.75) * grid.groups if name == "spatially_consistent" else num_visible(grid.num_tokens, 0.75)
+    expected = {
+        "spatially_consistent": num_visible(grid.cells, 0.75) * grid.groups,
+        "redundant_spectra": num_visible(grid.groups, 0.75) * grid.cells,  # whole band groups
+    }.get(name, num_visible(grid.num_tokens, 0.75))
     assert m.ids_keep.shape == (3, expected)
     assert torch.equal(m.mask.sum(dim=1), torch.full((3,), float(grid.num_tokens - expected)))
     assert torch.equal(torch.gather(m.mask, 1, m.ids_keep), torch.zeros_like(m.ids_keep, dtype=torch.float32))

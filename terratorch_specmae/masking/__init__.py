@@ -9,7 +9,8 @@ with no Python loops over samples.
 
 Registered: ``random`` (per token, any tokenizer), ``cube_random`` (S2MAE's random 3D
 masking; cube tokens only), ``spatially_consistent`` (whole grid cells in every spectral
-group) and ``saliency`` (SIGMAE's SSDTM). Add one with :func:`register_masking`.
+group), ``saliency`` (SIGMAE's SSDTM) and ``redundant_spectra`` (MRS; band groups only). Add
+one with :func:`register_masking`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Sequence
 from terratorch_specmae.masking.base import MaskingStrategy, TokenMask, gather_tokens, num_visible, scatter_mask
 from terratorch_specmae.masking.curriculum import Curriculum
 from terratorch_specmae.masking.random import CubeRandomMasking, RandomMasking
+from terratorch_specmae.masking.redundant_spectra import RedundantSpectraMasking
 from terratorch_specmae.masking.saliency import SaliencyMasking, token_saliency
 from terratorch_specmae.masking.spatially_consistent import SpatiallyConsistentMasking
 
@@ -56,6 +58,7 @@ register_masking("random")(RandomMasking)
 register_masking("cube_random")(CubeRandomMasking)
 register_masking("spatially_consistent")(SpatiallyConsistentMasking)
 register_masking("saliency")(SaliencyMasking)
+register_masking("redundant_spectra")(RedundantSpectraMasking)
 
 __all__ = [
     "MASKING_STRATEGIES",
@@ -65,6 +68,7 @@ __all__ = [
     "SaliencyMasking",
     "token_saliency",
     "RandomMasking",
+    "RedundantSpectraMasking",
     "SpatiallyConsistentMasking",
     "TokenMask",
     "build_masking",
