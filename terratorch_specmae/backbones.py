@@ -3,7 +3,9 @@
 * ``s2mae_vit_{tiny,small,base,large}`` — 3D cube tokens (``p = 8``, ``t = 3`` bands), and
   ``s2mae_vit_*_mae`` with random 3D masking;
 * ``sigmae_vit_{tiny,small,base,large}`` — 2D patch tokens over all bands (``p = 16``), and
-  ``sigmae_vit_*_mae`` with spectral-index saliency masking on a curriculum.
+  ``sigmae_vit_*_mae`` with spectral-index saliency masking on a curriculum;
+* ``ssmae_base`` — SS-MAE's two encoders (pixel tokens + band tokens) for pixel classification,
+  and ``ssmae_base_mae`` to pretrain them (``spectral_masking: redundant_spectra`` for MRS).
 
 Both families are the same :class:`SpectralViT` / :class:`SpectralMAE` with different
 defaults (every default can be overridden by keyword, e.g. ``patch_size: 8``). Each family
@@ -19,6 +21,7 @@ from terratorch.registry import BACKBONE_REGISTRY, FULL_MODEL_REGISTRY, Registry
 
 from terratorch_specmae.models.encoder import SpectralViT
 from terratorch_specmae.models.mae import SpectralMAE
+from terratorch_specmae.models.ssmae import SSMAE, SSMAEEncoder
 
 VIT_SIZES = {
     "tiny": {"embed_dim": 192, "depth": 12, "num_heads": 3},
@@ -143,3 +146,31 @@ def _add_variant(family: str, size: str) -> None:
 for _family in FAMILIES:
     for _size in VIT_SIZES:
         _add_variant(_family, _size)
+
+
+SSMAE_BACKBONES = _register_source(BACKBONE_REGISTRY, VariantRegistry("ssmae"))
+SSMAE_FULL_MODELS = _register_source(FULL_MODEL_REGISTRY, VariantRegistry("ssmae"))
+
+
+def _no_pretrained(pretrained: bool, what: str) -> None:
+    if pretrained:
+        raise ValueError(
+            f"No published pretrained weights for {what} yet: set pretrained=False and pass ckpt_path "
+            "(backbone_ckpt_path) with a checkpoint of your own pretraining."
+        )
+
+
+@SSMAE_BACKBONES.register
+def base(pretrained: bool = False, padding: str | None = None, **kwargs) -> SSMAEEncoder:
+    """SS-MAE encoders (width 256, depth 2, 8 heads per branch) for pixel classification."""
+    _no_pretrained(pretrained, "SS-MAE")
+    return SSMAEEncoder(**parse_command_line_values(kwargs))
+
+
+def _ssmae_base_mae(**kwargs) -> SSMAE:
+    """SS-MAE pretraining model (spatial + spectral MAE); ``spectral_masking: redundant_spectra`` is MRS."""
+    return SSMAE(**parse_command_line_values(kwargs))
+
+
+_ssmae_base_mae.__name__ = "base_mae"
+SSMAE_FULL_MODELS.register(_ssmae_base_mae)

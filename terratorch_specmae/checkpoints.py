@@ -50,9 +50,10 @@ def extract_module_state(state: Mapping[str, torch.Tensor], module: nn.Module, p
     raise ValueError(msg)
 
 
-def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
-    """Load the encoder weights in ``path`` into ``encoder``; every mismatch is an error that names it."""
-    found = extract_module_state(read_state_dict(path), encoder)
+def load_encoder_weights(encoder: nn.Module, path: str | Path, prefixes=ENCODER_PREFIXES) -> None:
+    """Load the encoder weights in ``path`` (under the first of ``prefixes`` that matches) into
+    ``encoder``; every mismatch is an error that names it."""
+    found = extract_module_state(read_state_dict(path), encoder, prefixes)
     expected = encoder.state_dict()
     missing = sorted(set(expected) - set(found))
     wrong = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}" for k, v in found.items() if v.shape != expected[k].shape]

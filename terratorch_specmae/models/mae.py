@@ -111,6 +111,11 @@ class SpectralMAE(nn.Module):
             num_heads=decoder_num_heads,
         )
 
+    @property
+    def uses_progress(self) -> bool:
+        """Whether the masking strategy wants the training progress (the task then passes it)."""
+        return getattr(self.masking, "uses_progress", False)
+
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None, progress: float | None = None, **kwargs
     ) -> ReconstructionOutput:

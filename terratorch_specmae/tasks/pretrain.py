@@ -71,7 +71,7 @@ class SpectralMAETask(ReconstructionTask):
         return min(1.0, self.global_step / max(1, total))
 
     def forward(self, x, **kwargs):
-        if self._trainer is not None and getattr(self.model.masking, "uses_progress", False):
+        if self._trainer is not None and getattr(self.model, "uses_progress", False):
             kwargs.setdefault("progress", self.training_progress())
         return self.model(x, **kwargs)
 

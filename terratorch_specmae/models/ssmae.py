@@ -1,0 +1,138 @@
+"""SS-MAE, the host model of MRS: a spatial branch (a token per pixel) and a spectral branch (a token per band).
+
+Input: pixel-centred patches ``[B, C, P, P]`` of a hyperspectral image with an auxiliary
+modality (SAR, LiDAR DSM) concatenated as extra bands. Both branches are our
+:class:`SpectralViT` with different tokenizers, and each is pretrained as our
+:class:`SpectralMAE`:
+
+* **spatial**: ``patch_size=1``, one token per pixel over all ``C`` bands (SS-MAE's 1×1
+  convolution embedding), ``P·P`` tokens, masked by ``spatial_masking`` (``random``);
+* **spectral**: ``patch_size=P``, ``spectral_patch_size=1``, one token per band over the
+  ``P×P`` patch (SS-MAE's ``Linear(P·P → D)``), ``C`` tokens, masked by ``spectral_masking``
+  — ``random`` (SS-MAE) or ``redundant_spectra`` (MRS), the paper's one-for-one swap.
+
+The pretraining loss is the sum of the two branches' masked MSE. Fixed sin-cos positions
+(2D over the pixel grid, 1D over the bands); sizes default to SS-MAE's: width 256, depth 2,
+8 heads, decoders of the same size, mask ratio 0.3 in both branches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from terratorch.models.model import ReconstructionOutput
+from torch import nn
+
+from terratorch_specmae.checkpoints import load_encoder_weights
+from terratorch_specmae.models.encoder import SpectralViT
+from terratorch_specmae.models.mae import SpectralMAE
+
+
+def _branch_encoders(
+    bands, in_chans, patch_size: int, embed_dim: int, depth: int, num_heads: int, pos_embed: str, nan_policy: str
+) -> tuple[SpectralViT, SpectralViT]:
+    common = {
+        "bands": bands, "in_chans": in_chans, "img_size": patch_size, "embed_dim": embed_dim, "depth": depth,
+        "num_heads": num_heads, "pos_embed": pos_embed, "nan_policy": nan_policy, "dynamic_img_size": False,
+    }
+    spatial = SpectralViT(patch_size=1, spectral_patch_size=None, **common)
+    spectral = SpectralViT(patch_size=patch_size, spectral_patch_size=1, **common)
+    return spatial, spectral
+
+
+class SSMAEEncoder(nn.Module):
+    """The two SS-MAE encoders as a TerraTorch backbone (pixel classification).
+
+    ``forward`` returns one feature map ``[B, 2·D, P, P]``-ready token tensor ``[B, P·P, 2·D]``:
+    each pixel's spatial token next to the mean of the spectral (band) tokens, so a
+    classification head that pools over the patch sees both branches.
+    ``ckpt_path`` loads both encoders from an SS-MAE pretraining checkpoint.
+    """
+
+    def __init__(
+        self,
+        bands: str | Sequence[str] | None = None,
+        in_chans: int | None = None,
+        patch_size: int = 7,
+        embed_dim: int = 256,
+        depth: int = 2,
+        num_heads: int = 8,
+        pos_embed: str = "sincos",
+        nan_policy: str = "error",
+        ckpt_path: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.spatial, self.spectral = _branch_encoders(
+            bands, in_chans, patch_size, embed_dim, depth, num_heads, pos_embed, nan_policy
+        )
+        self.bands, self.patch_size, self.embed_dim = self.spatial.bands, patch_size, embed_dim
+        self.out_channels = [2 * embed_dim]
+        if ckpt_path:
+            for name in ("spatial", "spectral"):
+                prefixes = (f"model.{name}.encoder.", f"{name}.encoder.", f"model.encoder.{name}.", f"{name}.")
+                load_encoder_weights(getattr(self, name), ckpt_path, prefixes)
+
+    def forward(self, x: torch.Tensor, **kwargs) -> list[torch.Tensor]:
+        spatial = self.spatial(x)[-1]  # [B, P·P, D] (one group: folding changes nothing)
+        spectral = self.spectral.forward_blocks(self.spectral.embed(x)[0], [self.spectral.depth - 1])[0]  # [B, C, D]
+        summary = spectral.mean(dim=1, keepdim=True).expand(-1, spatial.shape[1], -1)
+        return [torch.cat([spatial, summary], dim=-1)]
+
+    def prepare_features_for_image_model(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        p = self.patch_size
+        return [f.transpose(1, 2).reshape(f.shape[0], -1, p, p) for f in features]
+
+
+class SSMAE(nn.Module):
+    """SS-MAE pretraining model: spatial MAE + spectral MAE on the same patches, losses summed.
+
+    ``forward`` returns a ``ReconstructionOutput`` with ``loss={"loss": spatial + spectral,
+    "spatial": …, "spectral": …}`` and the spectral branch's reconstruction and per-band mask
+    (the branch MRS changes).
+    """
+
+    def __init__(
+        self,
+        bands: str | Sequence[str] | None = None,
+        in_chans: int | None = None,
+        patch_size: int = 7,
+        embed_dim: int = 256,
+        depth: int = 2,
+        num_heads: int = 8,
+        pos_embed: str = "sincos",
+        nan_policy: str = "error",
+        spatial_masking: str = "random",
+        spatial_mask_ratio: float = 0.3,
+        spatial_masking_options: dict | None = None,
+        spectral_masking: str = "random",
+        spectral_mask_ratio: float = 0.3,
+        spectral_masking_options: dict | None = None,
+        decoder_embed_dim: int = 256,
+        decoder_depth: int = 2,
+        decoder_num_heads: int = 8,
+        target_norm: str = "none",
+    ) -> None:
+        super().__init__()
+        spatial, spectral = _branch_encoders(bands, in_chans, patch_size, embed_dim, depth, num_heads, pos_embed, nan_policy)
+        decoder = {"decoder_embed_dim": decoder_embed_dim, "decoder_depth": decoder_depth,
+                   "decoder_num_heads": decoder_num_heads, "target_norm": target_norm}
+        self.spatial = SpectralMAE(spatial, spatial_masking, spatial_mask_ratio, spatial_masking_options, **decoder)
+        self.spectral = SpectralMAE(spectral, spectral_masking, spectral_mask_ratio, spectral_masking_options, **decoder)
+        self.bands, self.patch_size = spatial.bands, patch_size
+
+    @property
+    def uses_progress(self) -> bool:
+        return self.spatial.uses_progress or self.spectral.uses_progress
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None, progress: float | None = None, **kwargs
+    ) -> ReconstructionOutput:
+        spatial = self.spatial(x, generator=generator, progress=progress)
+        spectral = self.spectral(x, generator=generator, progress=progress)
+        loss_spatial, loss_spectral = spatial.loss["loss"], spectral.loss["loss"]
+        return ReconstructionOutput(
+            loss={"loss": loss_spatial + loss_spectral, "spatial": loss_spatial, "spectral": loss_spectral},
+            pred=spectral.pred,
+            mask=spectral.mask,
+        )
