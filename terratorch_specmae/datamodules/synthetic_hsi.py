@@ -142,14 +142,14 @@ def make_scene(
 def write_scene(scene: Scene, out_dir: str | Path) -> dict[str, Path]:
     """Write ``hsi.tif``, ``aux.tif``, ``labels.tif``, ``split.tif`` (UTM 15N, 1 m) and ``scene.json``."""
     import rasterio
-    from rasterio.transform import from_origin
+    from rasterio.transform import Affine
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     height, width = scene.labels.shape
     profile = {
         "driver": "GTiff", "height": height, "width": width, "crs": "EPSG:32615",
-        "transform": from_origin(271_000.0, 3_290_000.0, 1.0, 1.0), "compress": "deflate",
+        "transform": Affine(1.0, 0.0, 271_000.0, 0.0, -1.0, 3_290_000.0), "compress": "deflate",
     }
     layers = {
         "hsi": (scene.hsi, scene.band_names),

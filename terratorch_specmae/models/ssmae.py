@@ -66,7 +66,10 @@ class SSMAEEncoder(nn.Module):
         self.spatial, self.spectral = _branch_encoders(
             bands, in_chans, patch_size, embed_dim, depth, num_heads, pos_embed, nan_policy
         )
-        self.bands, self.patch_size, self.embed_dim = self.spatial.bands, patch_size, embed_dim
+        self.bands, self.window_size, self.embed_dim = self.spatial.bands, patch_size, embed_dim
+        # TerraTorch pads inputs to twice the first `patch_size` it finds among the backbone's
+        # modules; pixel-centred patches must reach the encoders as they are, so this one is None
+        self.patch_size = None
         self.out_channels = [2 * embed_dim]
         if ckpt_path:
             for name in ("spatial", "spectral"):
@@ -80,7 +83,7 @@ class SSMAEEncoder(nn.Module):
         return [torch.cat([spatial, summary], dim=-1)]
 
     def prepare_features_for_image_model(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
-        p = self.patch_size
+        p = self.window_size
         return [f.transpose(1, 2).reshape(f.shape[0], -1, p, p) for f in features]
 
 
