@@ -1,4 +1,5 @@
-"""Lightning callbacks that save PNGs where people look: reconstructions, saliency masks and predictions.
+"""Lightning callbacks that save PNGs where people look (reconstructions, saliency masks, predictions)
+and write scene class maps.
 
 Naming one of them in a config's ``trainer.callbacks`` also imports this package, which
 registers our backbones with TerraTorch (see README, "Using our backbones in your configs").
@@ -10,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import lightning.pytorch as pl
+import matplotlib.patches
+import numpy as np
 import torch
 
 from terratorch_specmae.plotting import (
@@ -195,3 +198,62 @@ class SaliencyMaskPNGs(pl.Callback):
             fig = saliency_masking_figure(masking, x, grid, [progress], self.rgb, self.seed)
         name = f"saliency_progress{round(100 * progress):03d}_step{trainer.global_step:06d}.png"
         self.saved.append(save_figure(fig, _output_dir(trainer, self.subdir, self.out_dir) / name))
+
+
+class ClassMapWriter(pl.Callback):
+    """Assembles per-pixel predictions into a class map of the whole scene, as a GeoTIFF and a PNG.
+
+    For datamodules whose predict batches carry each sample's ``row`` and ``col`` in the scene
+    and that expose the scene's ``shape`` and ``profile`` (``crs``, ``transform``), such as
+    :class:`~terratorch_specmae.datamodules.hsi_pixels.HSIPixelDataModule`, with
+    :class:`~terratorch_specmae.tasks.PixelClassificationTask`. Writes ``<out_dir>/<name>.tif``
+    (uint8 classes 0…K−1, 255 where nothing was predicted, the input's georeference) and
+    ``<name>.png``; ``out_dir`` defaults to ``terratorch predict``'s ``--predict_output_dir``.
+    """
+
+    NODATA = 255
+
+    def __init__(self, out_dir: str | None = None, name: str = "class_map", class_names: Sequence[str] | None = None):
+        self.out_dir, self.name = out_dir, name
+        self.class_names = list(class_names) if class_names else None
+        self.written: list[Path] = []
+
+    def on_predict_start(self, trainer, pl_module) -> None:
+        dm = trainer.datamodule
+        if dm is None or not hasattr(dm, "shape") or not hasattr(dm, "profile"):
+            raise ValueError(
+                "ClassMapWriter needs a datamodule that exposes the scene's shape and profile "
+                f"(e.g. HSIPixelDataModule), got {type(dm).__name__}."
+            )
+        self.map = torch.full(tuple(dm.shape), self.NODATA, dtype=torch.uint8)
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        classes = outputs[0] if isinstance(outputs, (tuple, list)) else outputs
+        self.map[batch["row"].cpu(), batch["col"].cpu()] = classes.cpu().to(torch.uint8)
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        import rasterio
+
+        from terratorch_specmae.plotting import class_colormap, plt
+
+        out = Path(self.out_dir or getattr(trainer, "predict_output_dir", None) or trainer.default_root_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        profile = trainer.datamodule.profile
+        data = self.map.numpy()
+        path = out / f"{self.name}.tif"
+        with rasterio.open(
+            path, "w", driver="GTiff", height=data.shape[0], width=data.shape[1], count=1, dtype="uint8",
+            crs=profile["crs"], transform=profile["transform"], nodata=self.NODATA, compress="deflate",
+        ) as dst:
+            dst.write(data, 1)
+        num_classes = int(data[data != self.NODATA].max()) + 1 if (data != self.NODATA).any() else 1
+        num_classes = max(num_classes, len(self.class_names or ()))
+        fig, ax = plt.subplots(figsize=(5, 5))
+        shown = np.ma.masked_equal(data, self.NODATA)
+        ax.imshow(shown, cmap=class_colormap(num_classes), vmin=-0.5, vmax=num_classes - 0.5, interpolation="nearest")
+        ax.set_axis_off()
+        names = self.class_names or [str(i) for i in range(num_classes)]
+        cmap = class_colormap(num_classes)
+        handles = [matplotlib.patches.Patch(color=cmap(i), label=n) for i, n in enumerate(names)]
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), fontsize=7, frameon=False)
+        self.written = [path, save_figure(fig, out / f"{self.name}.png")]

@@ -188,3 +188,43 @@ def saliency_masking_figure(
         fontsize=8,
     )
     return fig
+
+
+def spectral_masking_figure(
+    similarity: np.ndarray,
+    spectrum: np.ndarray,
+    band_labels: Sequence[str],
+    anchor: int,
+    masks: dict[str, np.ndarray],
+) -> plt.Figure:
+    """Band-similarity matrix (anchor row outlined) | the patch's mean spectrum with each strategy's masked bands.
+
+    ``similarity`` ``[C, C]`` cosine similarities, ``spectrum`` ``[C]``, ``masks`` name → ``[C]`` bool
+    (True = masked), drawn one row each under the spectrum.
+    """
+    c = len(band_labels)
+    fig = plt.figure(figsize=(11, 4.2))
+    grid = fig.add_gridspec(1 + len(masks), 2, width_ratios=[1, 1.6], height_ratios=[3] + [1] * len(masks), wspace=0.4)
+    ax = fig.add_subplot(grid[:, 0])
+    image = ax.imshow(similarity, cmap="viridis", vmin=float(similarity.min()), vmax=1.0)
+    ax.add_patch(matplotlib.patches.Rectangle((-0.5, anchor - 0.5), c, 1, fill=False, edgecolor="red", lw=1.5))
+    step = max(1, c // 8)
+    ax.set_xticks(range(0, c, step), [band_labels[i] for i in range(0, c, step)], rotation=90, fontsize=6)
+    ax.set_yticks(range(0, c, step), [band_labels[i] for i in range(0, c, step)], fontsize=6)
+    ax.set_title(f"cosine similarity between bands (anchor {band_labels[anchor]} outlined)", fontsize=8)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax = fig.add_subplot(grid[0, 1])
+    ax.plot(range(c), spectrum, color="black", lw=1)
+    ax.axvline(anchor, color="red", lw=1, ls="--")
+    ax.set_xlim(-0.5, c - 0.5)
+    ax.set_xticks([])
+    ax.set_title("mean value of each band over the patch (red: MRS anchor)", fontsize=8)
+    for row, (name, mask) in enumerate(masks.items(), start=1):
+        ax = fig.add_subplot(grid[row, 1])
+        ax.imshow(mask[None].astype(float), cmap="Greys", vmin=0, vmax=1.25, aspect="auto", interpolation="nearest")
+        ax.set_yticks([0], [f"{name}\n{int(mask.sum())}/{c} masked"], fontsize=7)
+        ax.set_xticks(range(0, c, step), [band_labels[i] for i in range(0, c, step)] if row == len(masks) else [],
+                      rotation=90, fontsize=6)
+    fig.suptitle("MRS masks the anchor band and the bands most similar to it; random spectral masking leaves "
+                 "near-copies of masked bands visible (dark = masked)", fontsize=8)
+    return fig

@@ -74,27 +74,41 @@ def test_bad_rasters_are_clear_errors(scene_files, tmp_path):
         module(paths, patch_size=4)
 
 
-def test_pixel_classification_with_the_ssmae_backbone_beats_chance(tmp_path):
-    """TerraTorch's ClassificationTask + EncoderDecoderFactory with ssmae_base on this datamodule."""
+def test_pixel_classification_beats_chance_reports_kappa_and_maps_the_scene(tmp_path):
+    """PixelClassificationTask (TerraTorch's ClassificationTask + κ) with ssmae_base; ClassMapWriter on predict."""
     import lightning.pytorch as pl
     import torch
-    from terratorch.tasks import ClassificationTask
+
+    from terratorch_specmae.callbacks import ClassMapWriter
+    from terratorch_specmae.tasks import PixelClassificationTask
 
     scene = make_scene(size=64, num_bands=24, seed=0)
-    paths = write_scene(scene, tmp_path)
+    paths = write_scene(scene, tmp_path / "scene")
     dm = module(paths, patch_size=7, batch_size=32)
     pl.seed_everything(0)
-    task = ClassificationTask(
+    task = PixelClassificationTask(
         model_args={"backbone": "ssmae_base", "backbone_bands": scene.band_names + ["DSM"], "backbone_embed_dim": 64,
                     "backbone_num_heads": 4, "decoder": "IdentityDecoder", "num_classes": 6},
         model_factory="EncoderDecoderFactory", lr=1e-3,
     )
+    writer = ClassMapWriter(out_dir=str(tmp_path / "maps"), class_names=["water", "grass", "trees", "soil", "asphalt", "roofs"])
     trainer = pl.Trainer(max_epochs=8, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, default_root_dir=tmp_path)
+                         enable_model_summary=False, default_root_dir=tmp_path, callbacks=[writer])
     trainer.fit(task, datamodule=dm)
     metrics = trainer.test(task, datamodule=dm, verbose=False)[0]
     labels = scene.labels[scene.split == 2] - 1
     majority = np.bincount(labels).max() / len(labels)
-    assert metrics["test/Accuracy_Micro"] > majority + 0.2  # overall accuracy well above the majority class
-    assert metrics["test/Accuracy"] > 1 / 6 + 0.3  # average (per-class) accuracy well above chance
+    assert metrics["test/Accuracy_Micro"] > majority + 0.2  # OA well above the majority class
+    assert metrics["test/Accuracy"] > 1 / 6 + 0.3  # AA well above chance
+    assert 0.3 < metrics["test/Kappa"] <= 1.0
+
+    trainer.predict(task, datamodule=dm)
+    tif, png = writer.written
+    assert png.stat().st_size > 5_000
+    with rasterio.open(tif) as pred, rasterio.open(paths["hsi"]) as src:
+        assert pred.crs == src.crs and pred.transform == src.transform and pred.shape == src.shape
+        classes = pred.read(1)
+    assert classes.max() < 6  # every pixel predicted (255 = none)
+    agreement = (classes == scene.classes).mean()  # against the complete class map, labelled or not
+    assert agreement > majority + 0.2, agreement
     assert torch.isfinite(torch.tensor(metrics["test/loss"]))

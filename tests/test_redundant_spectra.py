@@ -134,3 +134,22 @@ def test_runs_on_the_real_landsat_chips():
         assert masked[anchor[b]] and int(masked.sum()) == 3
         assert similarity[b][masked & (torch.arange(6) != anchor[b])].min() >= similarity[b][~masked].max()
     assert torch.isfinite(mae(x).loss["loss"])
+
+
+def test_correlation_similarity_ranks_bands_of_a_homogeneous_patch():
+    """In a near-uniform patch all cosines approach 1; centred vectors (correlation) still tell bands apart."""
+    g = torch.Generator().manual_seed(0)
+    pattern_a, pattern_b = torch.randn(64, generator=g), torch.randn(64, generator=g)
+    x = torch.empty(1, 6, 8, 8)
+    for i in range(6):  # a large offset per band, tiny spatial patterns: bands 0-2 share A, bands 3-5 share B
+        x[0, i] = (5.0 + i + 0.05 * (pattern_a if i < 3 else pattern_b)).reshape(8, 8)
+    grid = band_grid(6)
+    cosine = build_masking("redundant_spectra", bands=HSI[:6], mask_ratio=0.5)
+    correlation = build_masking("redundant_spectra", bands=HSI[:6], mask_ratio=0.5, similarity="correlation")
+    _, sim_cos, _ = cosine.rank_groups(x, grid, torch.Generator().manual_seed(0))
+    assert sim_cos.min() > 0.99  # cosine cannot tell the two families apart here
+    for seed in range(6):
+        m = correlation(grid, 1, x.device, image=x, generator=torch.Generator().manual_seed(seed)).mask[0]
+        assert m[:3].sum() in (0, 3) and m.sum() == 3  # a whole family is masked together
+    with pytest.raises(ValueError, match="similarity must be one of"):
+        build_masking("redundant_spectra", bands=HSI[:6], similarity="euclidean")

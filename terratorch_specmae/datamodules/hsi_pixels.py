@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from terratorch_specmae.datamodules.pixel_patches import pixel_patches
 
 
 def read_raster(path: str | Path) -> tuple[np.ndarray, dict]:
@@ -37,14 +36,22 @@ class PixelPatches(Dataset):
     """``{"image": [C, P, P], "label": class}`` (or no label) for pixels ``(rows[i], cols[i])`` of ``stack``."""
 
     def __init__(self, stack: np.ndarray, rows: np.ndarray, cols: np.ndarray, patch_size: int, labels=None) -> None:
-        self.stack, self.rows, self.cols, self.patch_size, self.labels = stack, rows, cols, patch_size, labels
+        if patch_size < 1 or patch_size % 2 == 0:
+            raise ValueError(f"Patch size must be odd and positive (a centre pixel), got {patch_size}.")
+        height, width = stack.shape[1:]
+        if len(rows) and (min(rows.min(), cols.min()) < 0 or rows.max() >= height or cols.max() >= width):
+            raise ValueError(f"Pixel coordinates outside the {height}×{width} scene.")
+        half = patch_size // 2
+        self.padded = np.pad(stack, ((0, 0), (half, half), (half, half)), mode="edge")  # once, not per sample
+        self.rows, self.cols, self.patch_size, self.labels = rows, cols, patch_size, labels
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> dict:
-        patch = pixel_patches(self.stack, self.rows[i : i + 1], self.cols[i : i + 1], self.patch_size)[0]
-        sample = {"image": torch.from_numpy(patch), "row": int(self.rows[i]), "col": int(self.cols[i])}
+        r, c, p = int(self.rows[i]), int(self.cols[i]), self.patch_size
+        patch = np.ascontiguousarray(self.padded[:, r : r + p, c : c + p])  # centred on (r, c) of the scene
+        sample = {"image": torch.from_numpy(patch), "row": r, "col": c}
         if self.labels is not None:
             sample["label"] = int(self.labels[i])
         return sample
@@ -63,7 +70,7 @@ class HSIPixelDataModule(pl.LightningDataModule):
         val_fraction: share of the training pixels held out for validation (random, seeded).
         means, stds: per-band normalisation; computed over the whole scene when not given
             (``self.means`` / ``self.stds`` after ``setup``).
-        max_pretrain_pixels: cap on the unlabelled pixels per epoch (random subset, seeded).
+        max_pretrain_pixels: cap on the unlabelled training pixels (a seeded random subset, the same every epoch).
 
     Every raster must share the HSI's size and georeference; NaN or nodata pixels are an error.
     ``predict`` yields every pixel of the scene in row-major order (see ``ClassMapWriter``).

@@ -160,7 +160,8 @@ def write_scene(scene: Scene, out_dir: str | Path) -> dict[str, Path]:
     paths = {}
     for name, (data, descriptions) in layers.items():
         paths[name] = out / f"{name}.tif"
-        with rasterio.open(paths[name], "w", count=data.shape[0], dtype=data.dtype, **profile) as dst:
+        predictor = 3 if data.dtype == np.float32 else 2  # floating-point / horizontal differencing
+        with rasterio.open(paths[name], "w", count=data.shape[0], dtype=data.dtype, predictor=predictor, **profile) as dst:
             dst.write(data)
             dst.descriptions = tuple(descriptions)
     counts = {c: int((scene.labels == i + 1).sum()) for i, c in enumerate(CLASSES)}

@@ -37,17 +37,26 @@ def cosine_similarity_to(vectors: torch.Tensor, anchor: torch.Tensor, eps: float
 class RedundantSpectraMasking(MaskingStrategy):
     """MRS (IGARSS 2024): the anchor group and its most similar groups are masked together.
 
-    Similarity is measured on the values the model sees (after the datamodule's
-    normalisation; on standardised bands cosine similarity is close to correlation). Ties in
-    similarity are broken at random. ``mask_auxiliary=False`` keeps auxiliary channels (SAR,
+    ``similarity="cosine"`` (the paper's) compares the values the model sees (after the
+    datamodule's normalisation); in a homogeneous patch every band is nearly constant and all
+    cosines approach 1, so ``"correlation"`` (each group's vector centred first: Pearson
+    correlation) is offered to rank by how bands co-vary inside the patch. Ties in similarity
+    are broken at random. ``mask_auxiliary=False`` keeps auxiliary channels (SAR,
     LiDAR: bands whose ``Band.modality`` is not optical) out of the draw: never anchors, never
     masked; a group holding one is auxiliary. Needs at least two spectral groups.
     """
 
     min_spectral_groups = 2
 
-    def __init__(self, bands: Sequence[str], mask_ratio: float = 0.9, mask_auxiliary: bool = True) -> None:
+    SIMILARITIES = ("cosine", "correlation")
+
+    def __init__(
+        self, bands: Sequence[str], mask_ratio: float = 0.9, mask_auxiliary: bool = True, similarity: str = "cosine"
+    ) -> None:
         super().__init__(mask_ratio)
+        if similarity not in self.SIMILARITIES:
+            raise ValueError(f"similarity must be one of {self.SIMILARITIES}, got {similarity!r}.")
+        self.similarity = similarity
         self.bands = tuple(bands)
         self.mask_auxiliary = mask_auxiliary
         self.auxiliary = torch.tensor([KNOWN_BANDS[b].auxiliary if b in KNOWN_BANDS else False for b in self.bands])
@@ -87,6 +96,8 @@ class RedundantSpectraMasking(MaskingStrategy):
             extra = grid.padded_bands - grid.bands
             bands = torch.cat([bands, bands[:, -1:].expand(-1, extra, -1, -1)], dim=1)
         vectors = bands.reshape(b, grid.groups, t * bands.shape[-2] * bands.shape[-1])
+        if self.similarity == "correlation":
+            vectors = vectors - vectors.mean(dim=-1, keepdim=True)
         eligible = self.eligible_groups(grid).to(device)
         draw = torch.rand(b, grid.groups, device=device, generator=generator)
         anchor = torch.where(eligible, draw, -1.0).argmax(dim=1)
@@ -119,4 +130,7 @@ class RedundantSpectraMasking(MaskingStrategy):
         return token_mask
 
     def __repr__(self) -> str:
-        return f"RedundantSpectraMasking(mask_ratio={self.mask_ratio}, mask_auxiliary={self.mask_auxiliary})"
+        return (
+            f"RedundantSpectraMasking(mask_ratio={self.mask_ratio}, mask_auxiliary={self.mask_auxiliary}, "
+            f"similarity={self.similarity!r})"
+        )

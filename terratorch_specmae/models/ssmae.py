@@ -1,6 +1,7 @@
 """SS-MAE, the host model of MRS: a spatial branch (a token per pixel) and a spectral branch (a token per band).
 
-Input: pixel-centred patches ``[B, C, P, P]`` of a hyperspectral image with an auxiliary
+Input: pixel-centred patches ``[B, C, P, P]`` (``P = window_size``, SS-MAE's "patch size"; named
+apart from TerraTorch's ``patch_size``, which makes its factories pad inputs) of a hyperspectral image with an auxiliary
 modality (SAR, LiDAR DSM) concatenated as extra bands. Both branches are our
 :class:`SpectralViT` with different tokenizers, and each is pretrained as our
 :class:`SpectralMAE`:
@@ -30,14 +31,14 @@ from terratorch_specmae.models.mae import SpectralMAE
 
 
 def _branch_encoders(
-    bands, in_chans, patch_size: int, embed_dim: int, depth: int, num_heads: int, pos_embed: str, nan_policy: str
+    bands, in_chans, window_size: int, embed_dim: int, depth: int, num_heads: int, pos_embed: str, nan_policy: str
 ) -> tuple[SpectralViT, SpectralViT]:
     common = {
-        "bands": bands, "in_chans": in_chans, "img_size": patch_size, "embed_dim": embed_dim, "depth": depth,
+        "bands": bands, "in_chans": in_chans, "img_size": window_size, "embed_dim": embed_dim, "depth": depth,
         "num_heads": num_heads, "pos_embed": pos_embed, "nan_policy": nan_policy, "dynamic_img_size": False,
     }
     spatial = SpectralViT(patch_size=1, spectral_patch_size=None, **common)
-    spectral = SpectralViT(patch_size=patch_size, spectral_patch_size=1, **common)
+    spectral = SpectralViT(patch_size=window_size, spectral_patch_size=1, **common)
     return spatial, spectral
 
 
@@ -54,7 +55,7 @@ class SSMAEEncoder(nn.Module):
         self,
         bands: str | Sequence[str] | None = None,
         in_chans: int | None = None,
-        patch_size: int = 7,
+        window_size: int = 7,
         embed_dim: int = 256,
         depth: int = 2,
         num_heads: int = 8,
@@ -64,9 +65,9 @@ class SSMAEEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.spatial, self.spectral = _branch_encoders(
-            bands, in_chans, patch_size, embed_dim, depth, num_heads, pos_embed, nan_policy
+            bands, in_chans, window_size, embed_dim, depth, num_heads, pos_embed, nan_policy
         )
-        self.bands, self.window_size, self.embed_dim = self.spatial.bands, patch_size, embed_dim
+        self.bands, self.window_size, self.embed_dim = self.spatial.bands, window_size, embed_dim
         # TerraTorch pads inputs to twice the first `patch_size` it finds among the backbone's
         # modules; pixel-centred patches must reach the encoders as they are, so this one is None
         self.patch_size = None
@@ -99,7 +100,7 @@ class SSMAE(nn.Module):
         self,
         bands: str | Sequence[str] | None = None,
         in_chans: int | None = None,
-        patch_size: int = 7,
+        window_size: int = 7,
         embed_dim: int = 256,
         depth: int = 2,
         num_heads: int = 8,
@@ -117,12 +118,12 @@ class SSMAE(nn.Module):
         target_norm: str = "none",
     ) -> None:
         super().__init__()
-        spatial, spectral = _branch_encoders(bands, in_chans, patch_size, embed_dim, depth, num_heads, pos_embed, nan_policy)
+        spatial, spectral = _branch_encoders(bands, in_chans, window_size, embed_dim, depth, num_heads, pos_embed, nan_policy)
         decoder = {"decoder_embed_dim": decoder_embed_dim, "decoder_depth": decoder_depth,
                    "decoder_num_heads": decoder_num_heads, "target_norm": target_norm}
         self.spatial = SpectralMAE(spatial, spatial_masking, spatial_mask_ratio, spatial_masking_options, **decoder)
         self.spectral = SpectralMAE(spectral, spectral_masking, spectral_mask_ratio, spectral_masking_options, **decoder)
-        self.bands, self.patch_size = spatial.bands, patch_size
+        self.bands, self.window_size = spatial.bands, window_size
 
     @property
     def uses_progress(self) -> bool:

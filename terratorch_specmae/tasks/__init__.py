@@ -1,3 +1,4 @@
+from terratorch_specmae.tasks.pixel_classification import PixelClassificationTask
 from terratorch_specmae.tasks.pretrain import SpectralMAETask
 
-__all__ = ["SpectralMAETask"]
+__all__ = ["PixelClassificationTask", "SpectralMAETask"]

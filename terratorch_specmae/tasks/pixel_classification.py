@@ -1,0 +1,30 @@
+"""Pixel classification of hyperspectral scenes through TerraTorch's ClassificationTask."""
+
+from __future__ import annotations
+
+import torch
+from terratorch.tasks import ClassificationTask
+from torchmetrics.classification import MulticlassCohenKappa
+
+
+class PixelClassificationTask(ClassificationTask):
+    """``ClassificationTask`` plus Cohen's κ, and predictions a scene-map writer can place.
+
+    Subclassed because TerraTorch 1.2.11's task has no κ (HSI papers report OA, AA and κ) and
+    its ``predict_step`` output is written per input file, while a pixel has no file of its
+    own. Metrics: OA = ``Accuracy_Micro``, AA = ``Accuracy`` (macro), κ = ``Kappa``.
+    ``predict_step`` returns ``(classes, [])``: TerraTorch's per-file writer then writes nothing,
+    and :class:`~terratorch_specmae.callbacks.ClassMapWriter` assembles the map of the scene.
+    """
+
+    def configure_metrics(self) -> None:
+        super().configure_metrics()
+        num_classes = self.hparams["model_args"]["num_classes"]
+        for collection in (self.train_metrics, self.val_metrics, *self.test_metrics):
+            collection.add_metrics(
+                {"Kappa": MulticlassCohenKappa(num_classes=num_classes, ignore_index=self.hparams["ignore_index"])}
+            )
+
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> tuple[torch.Tensor, list]:
+        classes, _ = super().predict_step(batch, batch_idx, dataloader_idx)
+        return classes, []
