@@ -226,3 +226,15 @@ def test_mrs_example_script_shows_less_leakage_than_random(tmp_path):
             for line in result.stdout.splitlines() if "mean cosine" in line}
     assert leak["MRS"] < leak["random"] - 0.1  # the masked bands' best visible stand-in is less similar under MRS
     assert out.stat().st_size > 20_000
+
+
+@pytest.mark.parametrize("backbone", ["s2mae_vit_tiny", "sigmae_vit_tiny"])
+def test_multilabel_config_with_either_backbone_by_name(backbone, tmp_path):
+    terratorch("fit", "-c", "configs/specmae_multilabel.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
+               f"--model.init_args.model_args.backbone={backbone}")
+    saved = yaml.safe_load(only(tmp_path.rglob("config.yaml")).read_text())
+    assert saved["model"]["init_args"]["model_args"]["backbone"] == backbone
+    state = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
+    assert state["model.head.head.2.weight"].shape == (3, 192)  # three labels from 192 pooled channels
+    patch_embed = state["model.encoder.tokenizer.proj.weight"]
+    assert patch_embed.shape == ((192, 1, 3, 8, 8) if backbone.startswith("s2mae") else (192, 1, 6, 8, 8))

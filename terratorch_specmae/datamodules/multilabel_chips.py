@@ -1,0 +1,123 @@
+"""Multi-label chips: GeoTIFF chips in a folder and a CSV of 0/1 labels per chip (BigEarthNet-style).
+
+TerraTorch's generic classification datamodule reads one label per chip from an ImageFolder
+layout; several labels per chip need a table, hence this small datamodule.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+def read_label_table(path: str | Path) -> tuple[list[str], list[str], np.ndarray]:
+    """``(class names, file names, labels [N, K] of 0/1)`` from a CSV with a ``filename`` column."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"Label table not found: expected a CSV file at {str(path)!r}.")
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or rows[0][0] != "filename" or len(rows[0]) < 2:
+        raise ValueError(f"{path}: expected a header 'filename,<class>,<class>…', got {rows[0] if rows else 'nothing'}.")
+    classes, files = rows[0][1:], [r[0] for r in rows[1:]]
+    try:
+        labels = np.array([[int(v) for v in r[1:]] for r in rows[1:]], dtype=np.float32)
+    except ValueError as err:
+        raise ValueError(f"{path}: labels must be 0 or 1 ({err}).") from err
+    if labels.shape != (len(files), len(classes)) or not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"{path}: expected {len(classes)} labels of 0 or 1 per row.")
+    return classes, files, labels
+
+
+class MultiLabelChips(Dataset):
+    """``{"image": [C, H, W] float (normalised), "label": [K] float, "filename"}`` per chip."""
+
+    def __init__(self, root, files, labels, means, stds, flips: bool = False) -> None:
+        self.paths = [Path(root) / f for f in files]
+        missing = [str(p) for p in self.paths if not p.is_file()]
+        if missing:
+            raise ValueError(f"{len(missing)} chips of the label table are not in {root}: {missing[:3]}.")
+        self.labels = torch.from_numpy(labels)
+        self.means = torch.tensor(means, dtype=torch.float32)[:, None, None]
+        self.stds = torch.tensor(stds, dtype=torch.float32)[:, None, None]
+        self.flips = flips
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> dict:
+        import rasterio
+
+        with rasterio.open(self.paths[i]) as src:
+            image = torch.from_numpy(src.read().astype(np.float32))
+        if image.shape[0] != self.means.shape[0]:
+            raise ValueError(f"{self.paths[i]} has {image.shape[0]} bands; the means/stds give {self.means.shape[0]}.")
+        image = (image - self.means) / self.stds
+        if self.flips:
+            if torch.rand(()) < 0.5:
+                image = image.flip(-1)
+            if torch.rand(()) < 0.5:
+                image = image.flip(-2)
+        return {"image": image, "label": self.labels[i], "filename": str(self.paths[i])}
+
+
+class MultiLabelChipDataModule(pl.LightningDataModule):
+    """Train / val / test chips with CSV label tables (``filename`` + one 0/1 column per class).
+
+    ``means``/``stds`` normalise each band; ``flips`` adds random horizontal/vertical flips in
+    training. Every split must name the same classes, in the same order.
+    """
+
+    def __init__(
+        self,
+        train_data_root: str,
+        train_labels: str,
+        val_data_root: str,
+        val_labels: str,
+        means: Sequence[float],
+        stds: Sequence[float],
+        test_data_root: str | None = None,
+        test_labels: str | None = None,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        flips: bool = True,
+    ) -> None:
+        super().__init__()
+        if len(means) != len(stds):
+            raise ValueError(f"Expected one mean and one std per band, got {len(means)} and {len(stds)}.")
+        self.splits = {"train": (train_data_root, train_labels), "val": (val_data_root, val_labels)}
+        if test_data_root is not None:
+            self.splits["test"] = (test_data_root, test_labels)
+        self.means, self.stds, self.flips = list(means), list(stds), flips
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.datasets: dict[str, MultiLabelChips] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        self.class_names = None
+        for split, (root, table) in self.splits.items():
+            classes, files, labels = read_label_table(table)
+            if self.class_names is not None and classes != self.class_names:
+                raise ValueError(f"{table} names classes {classes}; the other splits name {self.class_names}.")
+            self.class_names = classes
+            self.datasets[split] = MultiLabelChips(root, files, labels, self.means, self.stds, self.flips and split == "train")
+        if "test" not in self.datasets:
+            self.datasets["test"] = self.datasets["val"]
+
+    def _loader(self, split: str) -> DataLoader:
+        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=split == "train",
+                          num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
