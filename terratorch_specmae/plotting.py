@@ -89,13 +89,20 @@ def segmentation_figure(
     class_names: Sequence[str] | None = None,
     class_colors: Sequence[str] | None = None,
 ) -> plt.Figure:
-    """Rows = samples: RGB composite | reference labels | predicted labels, with a class legend."""
+    """Rows = samples: RGB composite | reference labels | predicted labels, with a class legend.
+
+    A multi-temporal ``image`` ``[B, C, T, H, W]`` (change detection) gets one composite per date.
+    """
     n = image.shape[0]
-    cols = 3 if target is not None else 2
+    dates = [image[:, :, t] for t in range(image.shape[2])] if image.ndim == 5 else [image]
+    cols = len(dates) + (2 if target is not None else 1)
     fig, axes = plt.subplots(n, cols, figsize=(2.2 * cols, 2.2 * n), squeeze=False)
     cmap = class_colormap(num_classes, class_colors)
     for row in range(n):
-        panels = [(rgb_composite(image[row], rgb), None, "image")]
+        panels = [
+            (rgb_composite(d[row], rgb), None, "image" if len(dates) == 1 else f"date {t + 1}")
+            for t, d in enumerate(dates)
+        ]
         if target is not None:
             panels.append((target[row].cpu().numpy(), cmap, "reference"))
         panels.append((prediction[row].cpu().numpy(), cmap, "prediction"))

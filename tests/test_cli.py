@@ -238,3 +238,14 @@ def test_multilabel_config_with_either_backbone_by_name(backbone, tmp_path):
     assert state["model.head.head.2.weight"].shape == (3, 192)  # three labels from 192 pooled channels
     patch_embed = state["model.encoder.tokenizer.proj.weight"]
     assert patch_embed.shape == ((192, 1, 3, 8, 8) if backbone.startswith("s2mae") else (192, 1, 6, 8, 8))
+
+
+@pytest.mark.parametrize("backbone", ["s2mae_vit_tiny", "sigmae_vit_tiny"])
+def test_change_detection_config_with_either_backbone_by_name(backbone, tmp_path):
+    terratorch("fit", "-c", "configs/specmae_cd.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
+               f"--model.init_args.model_args.backbone={backbone}")
+    state = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
+    # one encoder, shared by both dates (TerraTorch's TemporalWrapper around our backbone)
+    proj = [k for k in state if k.endswith("tokenizer.proj.weight")]
+    assert proj == ["model.encoder.encoder.tokenizer.proj.weight"], proj
+    assert list(tmp_path.rglob("predictions/segmentation_epoch000.png"))
