@@ -249,3 +249,12 @@ def test_change_detection_config_with_either_backbone_by_name(backbone, tmp_path
     proj = [k for k in state if k.endswith("tokenizer.proj.weight")]
     assert proj == ["model.encoder.encoder.tokenizer.proj.weight"], proj
     assert list(tmp_path.rglob("predictions/segmentation_epoch000.png"))
+
+
+@pytest.mark.parametrize("backbone", ["s2mae_vit_tiny", "sigmae_vit_tiny"])
+def test_object_extraction_config_with_either_backbone_by_name(backbone, tmp_path):
+    terratorch("fit", "-c", "configs/specmae_objext.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
+               f"--model.init_args.model_args.backbone={backbone}", "--model.init_args.freeze_backbone=true")
+    state = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
+    assert state["model.head.head.2.weight"].shape == (2, 128, 1, 1)  # other / water
+    assert list(tmp_path.rglob("predictions/segmentation_epoch000.png"))
