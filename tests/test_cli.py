@@ -258,3 +258,32 @@ def test_object_extraction_config_with_either_backbone_by_name(backbone, tmp_pat
     state = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
     assert state["model.head.head.2.weight"].shape == (2, 128, 1, 1)  # other / water
     assert list(tmp_path.rglob("predictions/segmentation_epoch000.png"))
+
+
+def test_tiled_prediction_of_a_scene_larger_than_the_chips(tmp_path):
+    """terratorch predict with TerraTorch's tiled inference on the validation area mosaicked into one scene."""
+    import rasterio.merge
+
+    terratorch("fit", "-c", "configs/specmae_seg.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path / 'fit'}")
+    chips = sorted((ROOT / "examples/data/olinda_l7/val/images").glob("*.tif"))
+    sources = [rasterio.open(c) for c in chips]
+    mosaic, transform = rasterio.merge.merge(sources)
+    profile = {**sources[0].profile, "height": mosaic.shape[1], "width": mosaic.shape[2], "transform": transform}
+    for src in sources:
+        src.close()
+    scene_dir = tmp_path / "scene"
+    scene_dir.mkdir()
+    with rasterio.open(scene_dir / "olinda_val_area.tif", "w", **profile) as dst:
+        dst.write(mosaic)
+    assert mosaic.shape[1:] == (96, 349)  # larger than the 64 px training chips, and not a multiple of them
+
+    out = tmp_path / "maps"
+    terratorch(
+        "predict", "-c", "configs/specmae_seg.yaml", f"--ckpt_path={only((tmp_path / 'fit').rglob('last.ckpt'))}",
+        f"--predict_output_dir={out}", f"--data.init_args.predict_data_root={scene_dir}",
+        "--model.init_args.tiled_inference_parameters={h_crop: 64, w_crop: 64, h_stride: 48, w_stride: 48}",
+        f"--trainer.default_root_dir={tmp_path / 'predict'}",
+    )
+    with rasterio.open(only(out.glob("*_pred.tif"))) as pred:
+        assert pred.shape == (96, 349) and pred.crs == profile["crs"] and pred.transform == transform
+        assert set(np.unique(pred.read(1))) <= {0, 1, 2}
