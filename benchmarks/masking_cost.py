@@ -43,10 +43,10 @@ import time
 import torch
 
 from pretrain_throughput import (  # same directory: the shared timing and FLOP helpers
-    Window,
     clean_median,
     count_flops,
     describe_machine,
+    interleaved_windows,
     make_step,
     sync,
 )
@@ -70,11 +70,11 @@ def build(family: str, size: str, masking: str, mask_ratio: float, decode_fracti
     return model, (lambda x: model(x, progress=0.5).loss["loss"])
 
 
-def time_masking(model, x: torch.Tensor, device: torch.device, calls: int) -> float:
-    grid = model.encoder.tokenizer.grid(*x.shape[-2:])
+def time_masking(masking, grid, x: torch.Tensor, device: torch.device, calls: int) -> float:
+    """Seconds per call of a masking strategy on the batch ``x`` laid out as ``grid`` (progress 0.5)."""
     start = time.perf_counter()
     for _ in range(calls):
-        model.masking(grid, x.shape[0], device, image=x, progress=0.5)
+        masking(grid, x.shape[0], device, image=x, progress=0.5)
     sync(device)
     return (time.perf_counter() - start) / calls
 
@@ -96,16 +96,7 @@ def timed_steps(runs: dict, args, device) -> dict[str, float]:
         steps[name] = make_step(model, loss_fn, optimizer, x, device, args.mode)
         for _ in range(args.warmup):
             steps[name]()
-    times, loads = {n: [] for n in runs}, {n: [] for n in runs}
-    order = list(runs)
-    for w in range(args.windows):
-        for name in order if w % 2 == 0 else order[::-1]:
-            with Window() as window:
-                for _ in range(args.steps):
-                    steps[name]()
-                sync(device)
-            times[name].append(window.wall / args.steps)
-            loads[name].append(window.other_load)
+    times, loads, _ = interleaved_windows(steps, args.windows, args.steps, device)
     return {n: clean_median(times[n], loads[n], args.max_other_load)[0] for n in runs}
 
 
@@ -129,7 +120,7 @@ def run_family(family: str, args, device) -> dict:
         mask_times = {n: [] for n in runs}
         for _ in range(args.windows):
             for name, (model, _, _) in runs.items():
-                mask_times[name].append(time_masking(model, x, device, args.calls))
+                mask_times[name].append(time_masking(model.masking, grid, x, device, args.calls))
     mask_time = {n: statistics.median(t) for n, t in mask_times.items()}
 
     # full steps with each strategy

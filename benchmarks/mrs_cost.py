@@ -28,19 +28,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 
 import numpy as np
 import torch
 
+from masking_cost import time_masking  # same directory
 from pretrain_throughput import (  # same directory: the shared timing and FLOP helpers
-    Window,
     clean_median,
     count_flops,
     describe_machine,
+    interleaved_windows,
     make_step,
     matmul_peak,
-    sync,
 )
 from terratorch_specmae.datamodules.pixel_patches import pixel_patches
 from terratorch_specmae.datamodules.synthetic_hsi import make_scene
@@ -75,11 +74,7 @@ def run_dataset(name: str, args, device, peak: float) -> dict:
         mask_times = {s: [] for s in runs}
         for _ in range(args.windows):
             for strategy, model in runs.items():
-                start = time.perf_counter()
-                for _ in range(args.calls):
-                    model.spectral.masking(grid, x.shape[0], device, image=x)
-                sync(device)
-                mask_times[strategy].append((time.perf_counter() - start) / args.calls)
+                mask_times[strategy].append(time_masking(model.spectral.masking, grid, x, device, args.calls))
     mask_time = {s: statistics.median(t) for s, t in mask_times.items()}
 
     steps = {}
@@ -88,16 +83,7 @@ def run_dataset(name: str, args, device, peak: float) -> dict:
         steps[strategy] = make_step(model, lambda b, m=model: m(b).loss["loss"], optimizer, x, device, "fp32")
         for _ in range(args.warmup):
             steps[strategy]()
-    times, loads = {s: [] for s in runs}, {s: [] for s in runs}
-    order = list(runs)
-    for w in range(args.windows):
-        for strategy in order if w % 2 == 0 else order[::-1]:
-            with Window() as window:
-                for _ in range(args.steps):
-                    steps[strategy]()
-                sync(device)
-            times[strategy].append(window.wall / args.steps)
-            loads[strategy].append(window.other_load)
+    times, loads, _ = interleaved_windows(steps, args.windows, args.steps, device)
     step_time = {s: clean_median(times[s], loads[s], args.max_other_load)[0] for s in runs}
     mrs = runs["redundant_spectra"]
     flops = count_flops(mrs, lambda b: mrs(b).loss["loss"], x, device, "fp32") / args.batch_size

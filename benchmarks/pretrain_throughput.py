@@ -235,6 +235,30 @@ class Window:
             self.other_load = max(0.0, others) / (self.wall * (os.cpu_count() or 1))
 
 
+def interleaved_windows(
+    steps: dict[str, Callable[[], torch.Tensor]], windows: int, steps_per_window: int, device: torch.device
+) -> tuple[dict[str, list[float]], dict[str, list[float | None]], dict[str, torch.Tensor]]:
+    """Time ``steps_per_window`` calls of each step per window, the runs' windows interleaved
+    (A B, B A, A B, ...) so machine noise hits them alike.
+
+    Returns, per name: seconds per step in each window, the other processes' load in each
+    window (see :class:`Window`), and the step's last return value (the loss).
+    """
+    times = {name: [] for name in steps}
+    loads = {name: [] for name in steps}
+    last = {}
+    names = list(steps)
+    for w in range(windows):
+        for name in names if w % 2 == 0 else names[::-1]:
+            with Window() as window:
+                for _ in range(steps_per_window):
+                    last[name] = steps[name]()
+                sync(device)
+            times[name].append(window.wall / steps_per_window)
+            loads[name].append(window.other_load)
+    return times, loads, last
+
+
 def matmul_peak(device: torch.device, dtype: torch.dtype, sizes: list[int], repeats: int = 5) -> float:
     """Best FLOP/s of ``torch.matmul`` of square ``n × n`` matrices over the given sizes."""
     best = 0.0
@@ -361,8 +385,7 @@ def main() -> None:
 
     results, profiles = [], {}
     for mode in args.modes:
-        steps, flops, losses = {}, {}, {}
-        times, loads = {name: [] for name in models}, {name: [] for name in models}
+        steps, flops = {}, {}
         for name, (model, loss_fn) in models.items():
             model.to(device).train()
             optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
@@ -371,15 +394,7 @@ def main() -> None:
             for _ in range(args.warmup):
                 steps[name]()
             sync(device)
-        names = list(models)
-        for w in range(args.windows):  # interleaved: A B, B A, A B, ...
-            for name in names if w % 2 == 0 else names[::-1]:
-                with Window() as window:
-                    for _ in range(args.steps):
-                        losses[name] = steps[name]()
-                    sync(device)
-                times[name].append(window.wall / args.steps)
-                loads[name].append(window.other_load)
+        times, loads, losses = interleaved_windows(steps, args.windows, args.steps, device)
         for name in models:
             assert torch.isfinite(losses[name]), (name, mode, losses[name])
             step_time, n_clean = clean_median(times[name], loads[name], args.max_other_load)

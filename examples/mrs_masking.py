@@ -20,6 +20,7 @@ import rasterio
 import torch
 import yaml
 
+from terratorch_specmae.datamodules.pixel_patches import edge_pad, patches_from_padded
 from terratorch_specmae.masking import build_masking
 from terratorch_specmae.masking.redundant_spectra import cosine_similarity_to
 from terratorch_specmae.models import CubeTokenizer
@@ -41,16 +42,14 @@ def hsi_patch(config: Path, pixel: list[int] | None) -> tuple[torch.Tensor, list
         hsi_path=str(ROOT / data["hsi_path"]), aux_paths=[str(ROOT / p) for p in data.get("aux_paths", [])],
         patch_size=data.get("patch_size", 7),
     )
-    stack = dm.load_stack()
-    half = dm.patch_size // 2
-    padded = np.pad(stack, ((0, 0), (half, half), (half, half)), mode="edge")
+    padded = edge_pad(dm.load_stack(), dm.patch_size)
     if pixel is None:
         windows = torch.from_numpy(padded)[None].unfold(2, dm.patch_size, 1).unfold(3, dm.patch_size, 1)
         spread = windows.flatten(-2).std(dim=-1).mean(dim=1)[0]  # [H, W]: mean over bands of the patch's std
         pixel = list(np.unravel_index(int(spread.argmax()), spread.shape))
         print(f"patch centred on pixel {pixel[0]}, {pixel[1]} (the most heterogeneous of the scene)")
     row, col = pixel
-    patch = torch.from_numpy(padded[:, row : row + dm.patch_size, col : col + dm.patch_size].copy())
+    patch = torch.from_numpy(patches_from_padded(padded, [row], [col], dm.patch_size)[0])
     args = cfg["model"]["init_args"]["model_args"]
     masking = build_masking(args["spectral_masking"], bands=args["bands"], mask_ratio=args["spectral_mask_ratio"],
                             **(args.get("spectral_masking_options") or {}))

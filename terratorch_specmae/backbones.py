@@ -99,6 +99,14 @@ def parse_command_line_values(options: dict) -> dict:
     return parsed
 
 
+def _no_pretrained(pretrained: bool, what: str) -> None:
+    if pretrained:
+        raise ValueError(
+            f"No published pretrained weights for {what} yet: set pretrained=False and pass ckpt_path "
+            "(backbone_ckpt_path) with a checkpoint of your own pretraining."
+        )
+
+
 def build_backbone(size: str, family: str = "s2mae", pretrained: bool = False, padding: str | None = None, **kwargs):
     """A :class:`SpectralViT` of a named size with a family's token defaults; keywords override them.
 
@@ -109,11 +117,7 @@ def build_backbone(size: str, family: str = "s2mae", pretrained: bool = False, p
         raise ValueError(f"Unknown model family {family!r}; expected one of {sorted(FAMILIES)}.")
     if size not in VIT_SIZES:
         raise ValueError(f"Unknown size {size!r}; expected one of {sorted(VIT_SIZES)}.")
-    if pretrained:
-        raise ValueError(
-            f"No published pretrained weights for the {FAMILIES[family]['title']} ViT-{size} encoder yet: set "
-            "pretrained=False and pass ckpt_path (backbone_ckpt_path) with a checkpoint of your own pretraining."
-        )
+    _no_pretrained(pretrained, f"the {FAMILIES[family]['title']} ViT-{size} encoder")
     return SpectralViT(**{**VIT_SIZES[size], **FAMILIES[family]["encoder"], **kwargs})
 
 
@@ -152,18 +156,10 @@ SSMAE_BACKBONES = _register_source(BACKBONE_REGISTRY, VariantRegistry("ssmae"))
 SSMAE_FULL_MODELS = _register_source(FULL_MODEL_REGISTRY, VariantRegistry("ssmae"))
 
 
-def _no_pretrained(pretrained: bool, what: str) -> None:
-    if pretrained:
-        raise ValueError(
-            f"No published pretrained weights for {what} yet: set pretrained=False and pass ckpt_path "
-            "(backbone_ckpt_path) with a checkpoint of your own pretraining."
-        )
-
-
 @SSMAE_BACKBONES.register
 def base(pretrained: bool = False, padding: str | None = None, **kwargs) -> SSMAEEncoder:
     """SS-MAE encoders (width 256, depth 2, 8 heads per branch) for pixel classification."""
-    _no_pretrained(pretrained, "SS-MAE")
+    _no_pretrained(pretrained, "the SS-MAE encoders")
     return SSMAEEncoder(**parse_command_line_values(kwargs))
 
 

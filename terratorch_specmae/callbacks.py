@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import lightning.pytorch as pl
-import matplotlib.patches
-import numpy as np
 import torch
 
 from terratorch_specmae.plotting import (
+    class_map_figure,
     classification_figure,
     reconstruction_figure,
     saliency_masking_figure,
@@ -177,9 +176,9 @@ class SaliencyMaskPNGs(pl.Callback):
         if self.images is None:
             self.images = _as_tensor(batch["image"])[: self.num_samples].detach().clone()
         progress = pl_module.training_progress()
-        if self.pending and self.pending[0] < 1.0 and self.pending[0] <= progress:
-            while self.pending and self.pending[0] < 1.0 and self.pending[0] <= progress:
-                self.pending.pop(0)
+        reached = [p for p in self.pending if p < 1.0 and p <= progress]  # the end is drawn on_train_end
+        if reached:  # one picture, however many points this step passed
+            self.pending = self.pending[len(reached) :]
             self._save(trainer, pl_module, progress)
 
     def on_train_end(self, trainer, pl_module) -> None:
@@ -234,8 +233,6 @@ class ClassMapWriter(pl.Callback):
     def on_predict_end(self, trainer, pl_module) -> None:
         import rasterio
 
-        from terratorch_specmae.plotting import class_colormap, plt
-
         out = Path(self.out_dir or getattr(trainer, "predict_output_dir", None) or trainer.default_root_dir)
         out.mkdir(parents=True, exist_ok=True)
         profile = trainer.datamodule.profile
@@ -246,14 +243,5 @@ class ClassMapWriter(pl.Callback):
             crs=profile["crs"], transform=profile["transform"], nodata=self.NODATA, compress="deflate",
         ) as dst:
             dst.write(data, 1)
-        num_classes = int(data[data != self.NODATA].max()) + 1 if (data != self.NODATA).any() else 1
-        num_classes = max(num_classes, len(self.class_names or ()))
-        fig, ax = plt.subplots(figsize=(5, 5))
-        shown = np.ma.masked_equal(data, self.NODATA)
-        ax.imshow(shown, cmap=class_colormap(num_classes), vmin=-0.5, vmax=num_classes - 0.5, interpolation="nearest")
-        ax.set_axis_off()
-        names = self.class_names or [str(i) for i in range(num_classes)]
-        cmap = class_colormap(num_classes)
-        handles = [matplotlib.patches.Patch(color=cmap(i), label=n) for i, n in enumerate(names)]
-        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), fontsize=7, frameon=False)
+        fig = class_map_figure(data, self.NODATA, self.class_names)
         self.written = [path, save_figure(fig, out / f"{self.name}.png")]

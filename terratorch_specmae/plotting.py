@@ -112,9 +112,25 @@ def segmentation_figure(
             ax.set_axis_off()
             if row == 0:
                 ax.set_title(title, fontsize=8)
-    names = class_names or [str(i) for i in range(num_classes)]
+    add_class_legend(fig, cmap, class_names or [str(i) for i in range(num_classes)], ncol=5)
+    return fig
+
+
+def add_class_legend(fig: plt.Figure, cmap, names: Sequence[str], ncol: int) -> None:
+    """A legend of class colours under the figure."""
     handles = [matplotlib.patches.Patch(color=cmap(i), label=name) for i, name in enumerate(names)]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), ncol), fontsize=7, frameon=False)
+
+
+def class_map_figure(classes: np.ndarray, nodata: int, class_names: Sequence[str] | None = None) -> plt.Figure:
+    """A scene's class map ``[H, W]`` (``nodata`` left blank) with a class legend."""
+    predicted = classes[classes != nodata]
+    num_classes = max(int(predicted.max()) + 1 if predicted.size else 1, len(class_names or ()))
+    cmap = class_colormap(num_classes)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.imshow(np.ma.masked_equal(classes, nodata), cmap=cmap, vmin=-0.5, vmax=num_classes - 0.5, interpolation="nearest")
+    ax.set_axis_off()
+    add_class_legend(fig, cmap, class_names or [str(i) for i in range(num_classes)], ncol=3)
     return fig
 
 

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from terratorch_specmae.datamodules.pixel_patches import check_patch_size, check_pixels, edge_pad, patches_from_padded
+
 
 
 def read_raster(path: str | Path) -> tuple[np.ndarray, dict]:
@@ -33,25 +35,21 @@ def read_raster(path: str | Path) -> tuple[np.ndarray, dict]:
 
 
 class PixelPatches(Dataset):
-    """``{"image": [C, P, P], "label": class}`` (or no label) for pixels ``(rows[i], cols[i])`` of ``stack``."""
+    """``{"image": [C, P, P], "label": class}`` (or no label) for pixels ``(rows[i], cols[i])`` of a scene.
 
-    def __init__(self, stack: np.ndarray, rows: np.ndarray, cols: np.ndarray, patch_size: int, labels=None) -> None:
-        if patch_size < 1 or patch_size % 2 == 0:
-            raise ValueError(f"Patch size must be odd and positive (a centre pixel), got {patch_size}.")
-        height, width = stack.shape[1:]
-        if len(rows) and (min(rows.min(), cols.min()) < 0 or rows.max() >= height or cols.max() >= width):
-            raise ValueError(f"Pixel coordinates outside the {height}×{width} scene.")
-        half = patch_size // 2
-        self.padded = np.pad(stack, ((0, 0), (half, half), (half, half)), mode="edge")  # once, not per sample
-        self.rows, self.cols, self.patch_size, self.labels = rows, cols, patch_size, labels
+    ``padded`` is the scene after :func:`edge_pad` (shared by the datasets of one scene).
+    """
+
+    def __init__(self, padded: np.ndarray, rows: np.ndarray, cols: np.ndarray, patch_size: int, labels=None) -> None:
+        check_pixels(padded, rows, cols, patch_size)
+        self.padded, self.rows, self.cols, self.patch_size, self.labels = padded, rows, cols, patch_size, labels
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> dict:
-        r, c, p = int(self.rows[i]), int(self.cols[i]), self.patch_size
-        patch = np.ascontiguousarray(self.padded[:, r : r + p, c : c + p])  # centred on (r, c) of the scene
-        sample = {"image": torch.from_numpy(patch), "row": r, "col": c}
+        patch = patches_from_padded(self.padded, self.rows[i : i + 1], self.cols[i : i + 1], self.patch_size)[0]
+        sample = {"image": torch.from_numpy(patch), "row": int(self.rows[i]), "col": int(self.cols[i])}
         if self.labels is not None:
             sample["label"] = int(self.labels[i])
         return sample
@@ -93,8 +91,7 @@ class HSIPixelDataModule(pl.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if patch_size < 1 or patch_size % 2 == 0:
-            raise ValueError(f"patch_size must be odd and positive (a centre pixel), got {patch_size}.")
+        check_patch_size(patch_size)
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}.")
@@ -143,11 +140,12 @@ class HSIPixelDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         stack = self.load_stack()
+        padded = edge_pad(stack, self.patch_size)  # once, shared by every split
         rng = np.random.default_rng(self.seed)
         height, width = self.shape
         if stage == "predict":
             rows, cols = np.divmod(np.arange(height * width), width)
-            self.datasets["predict"] = PixelPatches(stack, rows, cols, self.patch_size)
+            self.datasets["predict"] = PixelPatches(padded, rows, cols, self.patch_size)
             return
         if self.labels_path is None:  # pretraining: unlabelled patches of every pixel
             pixels = rng.permutation(height * width)
@@ -155,17 +153,17 @@ class HSIPixelDataModule(pl.LightningDataModule):
             train = pixels[n_val:][: self.max_pretrain_pixels]
             for name, ids in (("train", train), ("val", pixels[:n_val])):
                 rows, cols = np.divmod(ids, width)
-                self.datasets[name] = PixelPatches(stack, rows, cols, self.patch_size)
+                self.datasets[name] = PixelPatches(padded, rows, cols, self.patch_size)
             return
         labels, meta = read_raster(self.labels_path)
-        self._check_same_grid(self.labels_path, labels, meta, stack, {**self.profile})
+        self._check_same_grid(self.labels_path, labels, meta, stack, self.profile)
         labels = labels[0].astype(np.int64)
         labelled = np.argwhere(labels > 0)
         if len(labelled) == 0:
             raise ValueError(f"{self.labels_path} has no labelled pixel (expected classes 1…K, 0 = unlabelled).")
         if self.split_path is not None:
             split, split_meta = read_raster(self.split_path)
-            self._check_same_grid(self.split_path, split, split_meta, stack, {**self.profile})
+            self._check_same_grid(self.split_path, split, split_meta, stack, self.profile)
             which = split[0][labelled[:, 0], labelled[:, 1]]
             train_px, test_px = labelled[which == 1], labelled[which == 2]
         else:
@@ -178,7 +176,7 @@ class HSIPixelDataModule(pl.LightningDataModule):
         for name, px in parts.items():
             if len(px) == 0:
                 raise ValueError(f"No labelled pixels for the {name} set: check the split raster and fractions.")
-            self.datasets[name] = PixelPatches(stack, px[:, 0], px[:, 1], self.patch_size, labels[px[:, 0], px[:, 1]] - 1)
+            self.datasets[name] = PixelPatches(padded, px[:, 0], px[:, 1], self.patch_size, labels[px[:, 0], px[:, 1]] - 1)
         self.num_classes = int(labels.max())
 
     def _loader(self, name: str, shuffle: bool = False) -> DataLoader:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from terratorch.tasks import MultiLabelClassificationTask
 from torchmetrics.classification import MultilabelAveragePrecision
 
+from terratorch_specmae.tasks.metrics import add_metrics
+
 
 class MultiLabelTask(MultiLabelClassificationTask):
     """``MultiLabelClassificationTask`` plus mean average precision, micro and macro.
@@ -17,8 +19,7 @@ class MultiLabelTask(MultiLabelClassificationTask):
     def configure_metrics(self) -> None:
         super().configure_metrics()
         num_labels = self.hparams["model_args"]["num_classes"]
-        for collection in (self.train_metrics, self.val_metrics, *self.test_metrics):
-            collection.add_metrics({
-                f"mAP_{average}": MultilabelAveragePrecision(num_labels=num_labels, average=average)
-                for average in ("micro", "macro")
-            })
+        add_metrics(self, {
+            f"mAP_{average}": MultilabelAveragePrecision(num_labels=num_labels, average=average)
+            for average in ("micro", "macro")
+        })

@@ -6,6 +6,8 @@ import torch
 from terratorch.tasks import ClassificationTask
 from torchmetrics.classification import MulticlassCohenKappa
 
+from terratorch_specmae.tasks.metrics import add_metrics
+
 
 class PixelClassificationTask(ClassificationTask):
     """``ClassificationTask`` plus Cohen's κ, and predictions a scene-map writer can place.
@@ -20,10 +22,7 @@ class PixelClassificationTask(ClassificationTask):
     def configure_metrics(self) -> None:
         super().configure_metrics()
         num_classes = self.hparams["model_args"]["num_classes"]
-        for collection in (self.train_metrics, self.val_metrics, *self.test_metrics):
-            collection.add_metrics(
-                {"Kappa": MulticlassCohenKappa(num_classes=num_classes, ignore_index=self.hparams["ignore_index"])}
-            )
+        add_metrics(self, {"Kappa": MulticlassCohenKappa(num_classes=num_classes, ignore_index=self.hparams["ignore_index"])})
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> tuple[torch.Tensor, list]:
         classes, _ = super().predict_step(batch, batch_idx, dataloader_idx)

@@ -6,6 +6,8 @@ from terratorch.tasks import SemanticSegmentationTask
 from torchmetrics.classification import MulticlassF1Score, MulticlassPrecision, MulticlassRecall
 from torchmetrics.wrappers import ClasswiseWrapper
 
+from terratorch_specmae.tasks.metrics import add_metrics
+
 
 class SegmentationTask(SemanticSegmentationTask):
     """``SemanticSegmentationTask`` plus precision, recall and F1 of every class.
@@ -25,5 +27,4 @@ class SegmentationTask(SemanticSegmentationTask):
             name: ClasswiseWrapper(metric(**kwargs), labels=list(names), prefix=f"{name}_")
             for name, metric in (("Precision", MulticlassPrecision), ("Recall", MulticlassRecall), ("F1", MulticlassF1Score))
         }
-        for collection in (self.train_metrics, self.val_metrics, *self.test_metrics):
-            collection.add_metrics({k: m.clone() for k, m in metrics.items()})
+        add_metrics(self, metrics)
