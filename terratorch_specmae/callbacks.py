@@ -16,6 +16,7 @@ import torch
 from terratorch_specmae.plotting import (
     class_map_figure,
     classification_figure,
+    detection_figure,
     reconstruction_figure,
     saliency_masking_figure,
     save_figure,
@@ -87,10 +88,13 @@ class ReconstructionPNGs(_FirstValBatchCallback):
 
 
 class PredictionPNGs(_FirstValBatchCallback):
-    """Saves RGB | reference | prediction maps (segmentation) or titled image grids (classification).
+    """Saves RGB | reference | prediction maps (segmentation), titled image grids (classification)
+    or RGB with reference | predicted boxes (detection).
 
     PNGs go to ``<log dir>/predictions/``. ``rgb`` picks the bands of the colour composite;
-    ``class_colors`` (matplotlib colours, one per class) colour the label maps.
+    ``class_colors`` (matplotlib colours, one per class) colour the label maps. For detection,
+    ``class_names`` name the box labels from 0 (background) on, and boxes scoring below
+    ``score_threshold`` (default: the task's) are not drawn.
     """
 
     subdir = "predictions"
@@ -103,9 +107,11 @@ class PredictionPNGs(_FirstValBatchCallback):
         every_n_epochs: int = 1,
         num_samples: int = 4,
         out_dir: str | None = None,
+        score_threshold: float | None = None,
     ) -> None:
         super().__init__(every_n_epochs, num_samples, out_dir)
         self.rgb, self.class_names = list(rgb), list(class_names) if class_names else None
+        self.score_threshold = score_threshold
         self.class_colors = list(class_colors) if class_colors else None
 
     def draw(self, pl_module, batch):
@@ -114,6 +120,15 @@ class PredictionPNGs(_FirstValBatchCallback):
         pl_module.eval()
         logits = pl_module(image).output
         pl_module.train(was_training)
+        if isinstance(logits, list):  # torchvision detector: one dict of boxes per image
+            targets = None
+            if "boxes" in batch:
+                targets = [{"boxes": b, "labels": lab} for b, lab in zip(batch["boxes"], batch["labels"])]
+            threshold = self.score_threshold
+            if threshold is None:
+                threshold = getattr(pl_module, "score_threshold", 0.5)
+            fig = detection_figure(image, targets, logits, self.rgb, self.class_names, threshold, self.class_colors)
+            return fig, "detection"
         prediction = logits.argmax(dim=1)
         if logits.ndim == 4:
             target = batch.get("mask")
@@ -245,3 +260,4 @@ class ClassMapWriter(pl.Callback):
             dst.write(data, 1)
         fig = class_map_figure(data, self.NODATA, self.class_names)
         self.written = [path, save_figure(fig, out / f"{self.name}.png")]
+

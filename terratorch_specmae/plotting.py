@@ -154,6 +154,54 @@ def classification_figure(
     return fig
 
 
+def detection_figure(
+    image: torch.Tensor,
+    targets: Sequence[dict] | None,
+    predictions: Sequence[dict],
+    rgb: Sequence[int],
+    class_names: Sequence[str] | None = None,
+    score_threshold: float = 0.5,
+    class_colors: Sequence[str] | None = None,
+) -> plt.Figure:
+    """Rows = samples: RGB with reference boxes | RGB with predicted boxes (score ≥ threshold, shown).
+
+    ``targets``/``predictions`` are torchvision-style dicts (``boxes`` ``[N, 4]`` as x1, y1, x2, y2
+    in pixels, ``labels``, and ``scores`` for predictions); label 0 is background, so
+    ``class_names[k]`` names label ``k``.
+    """
+    n = image.shape[0]
+    cols = 2 if targets is not None else 1
+    fig, axes = plt.subplots(n, cols, figsize=(2.6 * cols, 2.6 * n), squeeze=False)
+    names = list(class_names) if class_names else None
+    cmap = class_colormap(len(names) if names else 10, class_colors)
+    for row in range(n):
+        composite = rgb_composite(image[row], rgb)
+        panels = ([(targets[row], "reference")] if targets is not None else []) + [(predictions[row], "prediction")]
+        for k, (boxes, title) in enumerate(panels):
+            ax = axes[row, k]
+            ax.imshow(composite, interpolation="nearest")
+            ax.set_axis_off()
+            if row == 0:
+                ax.set_title(title, fontsize=8)
+            scores = boxes.get("scores")
+            for j, (box, label) in enumerate(zip(boxes["boxes"].tolist(), boxes["labels"].tolist())):
+                if scores is not None and float(scores[j]) < score_threshold:
+                    continue
+                x1, y1, x2, y2 = box
+                # Boxes are pixel corners; imshow puts pixel centres on integers.
+                ax.add_patch(
+                    matplotlib.patches.Rectangle(
+                        (x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, lw=1.2, edgecolor=cmap(int(label) % cmap.N)
+                    )
+                )
+                if scores is not None:
+                    ax.text(x1 - 0.5, y1 - 0.5, f"{float(scores[j]):.2f}", fontsize=5, color="white", va="bottom")
+    if names:  # label 0 is background: no box, no legend entry
+        handles = [matplotlib.patches.Patch(color=cmap(i), label=name) for i, name in enumerate(names) if i]
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=7, frameon=False)
+    return fig
+
+
 def cell_map(values: torch.Tensor, grid, image_size: Sequence[int]) -> np.ndarray:
     """Per-token values ``[B, G·h·w]`` → per-pixel ``[B, H, W]`` (mean over the spectral groups of a cell)."""
     cells = values.float().reshape(values.shape[0], grid.groups, grid.height, grid.width).mean(dim=1)

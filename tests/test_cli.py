@@ -260,6 +260,18 @@ def test_object_extraction_config_with_either_backbone_by_name(backbone, tmp_pat
     assert list(tmp_path.rglob("predictions/segmentation_epoch000.png"))
 
 
+@pytest.mark.parametrize("backbone", ["s2mae_vit_tiny", "sigmae_vit_tiny"])
+def test_object_detection_config_with_either_backbone_by_name(backbone, tmp_path):
+    terratorch("fit", "-c", "configs/specmae_det.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
+               f"--model.init_args.model_args.backbone={backbone}")
+    state = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
+    # Faster R-CNN around our encoder + TerraTorch's FPN neck; 3 classes (background, water body, green space)
+    assert "model.torchvision_model.backbone.backbone.tokenizer.proj.weight" in state
+    assert state["model.torchvision_model.roi_heads.box_predictor.cls_score.weight"].shape[0] == 3
+    assert any(".fpn." in k for k in state)
+    assert list(tmp_path.rglob("predictions/detection_epoch000.png"))
+
+
 def test_tiled_prediction_of_a_scene_larger_than_the_chips(tmp_path):
     """terratorch predict with TerraTorch's tiled inference on the validation area mosaicked into one scene."""
     import rasterio.merge
