@@ -12,6 +12,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
 
 from terratorch_specmae.plotting import (
     class_map_figure,
@@ -261,3 +262,90 @@ class ClassMapWriter(pl.Callback):
         fig = class_map_figure(data, self.NODATA, self.class_names)
         self.written = [path, save_figure(fig, out / f"{self.name}.png")]
 
+
+def _class_maps(prediction) -> torch.Tensor | None:
+    """The class maps in a segmentation task's ``predict_step`` output: ``(outputs, filenames)``,
+    where outputs is a tensor, ``(tensor, "pred")`` or a list of ``(tensor, suffix)`` pairs
+    (TerraTorch's ``output_on_inference``)."""
+    outputs = prediction[0] if isinstance(prediction, tuple) else prediction
+    if isinstance(outputs, torch.Tensor):
+        return outputs
+    pairs = [outputs] if isinstance(outputs, tuple) else list(outputs)
+    for tensor, suffix in pairs:
+        if suffix == "pred":
+            return tensor
+    return None
+
+
+class SceneWriter(BasePredictionWriter):
+    """Writes the class map of a scene predicted tile by tile, as each batch arrives.
+
+    For :class:`~terratorch_specmae.datamodules.SceneTilesDataModule` with a segmentation task
+    (``SemanticSegmentationTask`` or our ``SegmentationTask``, change detection included). Each
+    tile's kept window goes straight into ``<out_dir>/<scene stem>_pred.tif`` (uint8 classes,
+    255 where an input band has no data, the scene's CRS and transform), so memory does not grow
+    with the scene; ``<scene stem>_pred.png`` is drawn from a decimated read (≤ ``png_size`` px).
+    ``out_dir`` defaults to ``terratorch predict``'s ``--predict_output_dir``.
+    """
+
+    NODATA = 255
+
+    def __init__(self, out_dir: str | None = None, class_names: Sequence[str] | None = None, png_size: int = 1024):
+        super().__init__(write_interval="batch")
+        self.out_dir, self.png_size = out_dir, png_size
+        self.class_names = list(class_names) if class_names else None
+        self.written: list[Path] = []
+        self.dst = None
+
+    def on_predict_start(self, trainer, pl_module) -> None:
+        import rasterio
+
+        dm = trainer.datamodule
+        if self.class_names is None:
+            self.class_names = getattr(pl_module, "hparams", {}).get("class_names")
+        if dm is None or not hasattr(dm, "tiles") or not hasattr(dm, "dataset"):
+            raise ValueError(f"SceneWriter needs SceneTilesDataModule (tiles of one scene), got {type(dm).__name__}.")
+        out = Path(self.out_dir or getattr(trainer, "predict_output_dir", None) or trainer.default_root_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.path = out / f"{dm.scene.stem}_pred.tif"
+        p = dm.profile
+        block = {"tiled": True, "blockxsize": 256, "blockysize": 256} if min(p["height"], p["width"]) >= 256 else {}
+        self.dst = rasterio.open(
+            self.path, "w", driver="GTiff", height=p["height"], width=p["width"], count=1, dtype="uint8",
+            crs=p["crs"], transform=p["transform"], nodata=self.NODATA, compress="deflate", **block,
+        )  # fmt: skip
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
+        classes = _class_maps(prediction)
+        if classes is None or classes.ndim != 3:
+            got = "none" if classes is None else tuple(classes.shape)
+            raise ValueError(f"SceneWriter expects class maps [B, H, W] from a segmentation task, got {got}.")
+        if batch_indices is None or len(batch_indices) != classes.shape[0]:
+            raise RuntimeError("SceneWriter needs Lightning's batch indices to place tiles; got none.")
+        dm = trainer.datamodule
+        if int(classes.max()) >= self.NODATA:
+            raise ValueError(f"Class {int(classes.max())} does not fit the uint8 map (255 marks no data).")
+        classes = classes.to(torch.uint8).cpu().numpy()
+        for k, index in enumerate(batch_indices):
+            tile = dm.tiles[index]
+            keep = tile.keep
+            r0, c0 = keep.row_off - tile.row, keep.col_off - tile.col
+            data = classes[k, r0 : r0 + keep.height, c0 : c0 + keep.width].copy()
+            data[~dm.dataset.valid(keep)] = self.NODATA
+            self.dst.write(data, 1, window=keep)
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        if self.dst is not None:
+            self.dst.close()
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        import rasterio
+        from rasterio.enums import Resampling
+
+        self.dst.close()
+        with rasterio.open(self.path) as src:
+            scale = max(src.height / self.png_size, src.width / self.png_size, 1)
+            shape = (max(round(src.height / scale), 1), max(round(src.width / scale), 1))
+            overview = src.read(1, out_shape=shape, resampling=Resampling.nearest)
+        fig = class_map_figure(overview, self.NODATA, self.class_names)
+        self.written = [self.path, save_figure(fig, self.path.with_suffix(".png"))]

@@ -7,3 +7,13 @@ import terratorch_specmae  # noqa: F401  (registers the models with TerraTorch)
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def true_fp32():
+    """Importing TerraTorch sets float32 matmul precision to "medium" (bf16 on AMX CPUs), under
+    which a batch of tiles and a single tile round differently; compare in true fp32."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    yield
+    torch.set_float32_matmul_precision(before)

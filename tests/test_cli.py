@@ -272,30 +272,69 @@ def test_object_detection_config_with_either_backbone_by_name(backbone, tmp_path
     assert list(tmp_path.rglob("predictions/detection_epoch000.png"))
 
 
-def test_tiled_prediction_of_a_scene_larger_than_the_chips(tmp_path):
-    """terratorch predict with TerraTorch's tiled inference on the validation area mosaicked into one scene."""
+def mosaic_of(chip_dir: Path, path: Path) -> tuple[dict, np.ndarray]:
+    """Mosaic the chips of ``chip_dir`` into one GeoTIFF scene at ``path``; return its profile and data."""
     import rasterio.merge
 
-    terratorch("fit", "-c", "configs/specmae_seg.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path / 'fit'}")
-    chips = sorted((ROOT / "examples/data/olinda_l7/val/images").glob("*.tif"))
-    sources = [rasterio.open(c) for c in chips]
+    sources = [rasterio.open(c) for c in sorted(chip_dir.glob("*.tif"))]
     mosaic, transform = rasterio.merge.merge(sources)
     profile = {**sources[0].profile, "height": mosaic.shape[1], "width": mosaic.shape[2], "transform": transform}
+    descriptions = sources[0].descriptions
     for src in sources:
         src.close()
-    scene_dir = tmp_path / "scene"
-    scene_dir.mkdir()
-    with rasterio.open(scene_dir / "olinda_val_area.tif", "w", **profile) as dst:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", **profile) as dst:
         dst.write(mosaic)
+        dst.descriptions = descriptions
+    return profile, mosaic
+
+
+def test_tiled_prediction_of_a_scene_larger_than_the_chips(tmp_path):
+    """terratorch predict on the validation area mosaicked into one scene, by TerraTorch's
+    tiled_inference and by our flat-memory SceneTilesDataModule + SceneWriter."""
+    terratorch("fit", "-c", "configs/specmae_seg.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path / 'fit'}")
+    ckpt = only((tmp_path / "fit").rglob("last.ckpt"))
+    scene = tmp_path / "scene" / "olinda_val_area.tif"
+    profile, mosaic = mosaic_of(ROOT / "examples/data/olinda_l7/val/images", scene)
     assert mosaic.shape[1:] == (96, 349)  # larger than the 64 px training chips, and not a multiple of them
 
     out = tmp_path / "maps"
     terratorch(
-        "predict", "-c", "configs/specmae_seg.yaml", f"--ckpt_path={only((tmp_path / 'fit').rglob('last.ckpt'))}",
-        f"--predict_output_dir={out}", f"--data.init_args.predict_data_root={scene_dir}",
+        "predict", "-c", "configs/specmae_seg.yaml", f"--ckpt_path={ckpt}",
+        f"--predict_output_dir={out}", f"--data.init_args.predict_data_root={scene.parent}",
         "--model.init_args.tiled_inference_parameters={h_crop: 64, w_crop: 64, h_stride: 48, w_stride: 48}",
         f"--trainer.default_root_dir={tmp_path / 'predict'}",
     )
     with rasterio.open(only(out.glob("*_pred.tif"))) as pred:
-        assert pred.shape == (96, 349) and pred.crs == profile["crs"] and pred.transform == transform
+        assert pred.shape == (96, 349) and pred.crs == profile["crs"] and pred.transform == profile["transform"]
         assert set(np.unique(pred.read(1))) <= {0, 1, 2}
+
+    tiles_out = tmp_path / "tile_maps"
+    terratorch(
+        "predict", "-c", "configs/specmae_seg.yaml", "-c", "configs/predict_scene.yaml", f"--ckpt_path={ckpt}",
+        f"--data.init_args.scene={scene}", f"--predict_output_dir={tiles_out}",
+        f"--trainer.default_root_dir={tmp_path / 'predict_tiles'}",
+    )
+    assert sorted(p.name for p in tiles_out.iterdir()) == ["olinda_val_area_pred.png", "olinda_val_area_pred.tif"]
+    with rasterio.open(tiles_out / "olinda_val_area_pred.tif") as pred:
+        assert pred.shape == (96, 349) and pred.crs == profile["crs"] and pred.transform == profile["transform"]
+        classes = pred.read(1)
+    assert set(np.unique(classes)) <= {0, 1, 2}
+
+
+def test_change_detection_of_a_scene_larger_than_the_chips(tmp_path):
+    """Flat-memory tiled change detection: a fine-tuned siamese model maps a mosaicked pair of dates."""
+    terratorch("fit", "-c", "configs/specmae_cd.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path / 'fit'}")
+    pair = tmp_path / "scene" / "olinda_val_pairs.tif"
+    profile, mosaic = mosaic_of(ROOT / "examples/data/olinda_l7_cd/val/images", pair)
+    assert mosaic.shape == (12, 96, 349)
+    out = tmp_path / "maps"
+    terratorch(
+        "predict", "-c", "configs/specmae_cd.yaml", "-c", "configs/predict_scene_cd.yaml",
+        f"--ckpt_path={only((tmp_path / 'fit').rglob('last.ckpt'))}", f"--data.init_args.scene={pair}",
+        f"--predict_output_dir={out}", f"--trainer.default_root_dir={tmp_path / 'predict'}",
+    )
+    with rasterio.open(out / "olinda_val_pairs_pred.tif") as pred:
+        assert pred.shape == (96, 349) and pred.crs == profile["crs"] and pred.transform == profile["transform"]
+        assert set(np.unique(pred.read(1))) <= {0, 1}
+    assert (out / "olinda_val_pairs_pred.png").stat().st_size > 1000

@@ -12,16 +12,6 @@ NECKS = [
 ]
 
 
-@pytest.fixture
-def true_fp32():
-    """Importing TerraTorch sets float32 matmul precision to "medium" (bf16 on AMX CPUs), under
-    which a batch of tiles and a single tile round differently; compare in true fp32."""
-    before = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")
-    yield
-    torch.set_float32_matmul_precision(before)
-
-
 @pytest.mark.parametrize("backbone", ["s2mae_vit_tiny", "sigmae_vit_tiny"])
 def test_tiles_without_overlap_equal_the_model_on_each_tile(backbone, true_fp32):
     torch.manual_seed(0)
