@@ -272,6 +272,36 @@ def test_object_detection_config_with_either_backbone_by_name(backbone, tmp_path
     assert list(tmp_path.rglob("predictions/detection_epoch000.png"))
 
 
+@pytest.fixture(scope="module")
+def fake_benchmarks(tmp_path_factory) -> Path:
+    """Tiny EuroSAT / BigEarthNet / OSCD in TorchGeo's on-disk layout (configs/benchmarks/make_fake_data.py)."""
+    root = tmp_path_factory.mktemp("fake_benchmarks")
+    subprocess.run([sys.executable, "configs/benchmarks/make_fake_data.py", str(root)], cwd=ROOT, check=True, capture_output=True)
+    return root
+
+
+@pytest.mark.parametrize("name, classes", [("eurosat", 10), ("bigearthnet", 19), ("oscd", 2)])
+def test_benchmark_configs_run_on_fake_files_in_torchgeos_layout(name, classes, fake_benchmarks, tmp_path):
+    """The papers' benchmark configs, as shipped but for a tiny backbone and the fake data root."""
+    terratorch(
+        "fit", "-c", f"configs/benchmarks/{name}.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
+        f"--data.init_args.root={fake_benchmarks / name}", "--data.init_args.download=false",
+        "--data.init_args.num_workers=0", "--data.init_args.batch_size=2", "--trainer.precision=32",
+        "--model.init_args.model_args.backbone=s2mae_vit_tiny",
+    )  # fmt: skip
+    ckpt = only(tmp_path.rglob("last.ckpt"))
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    assert state["model.head.head.2.weight"].shape[0] == classes
+    patch_embed = next(v for k, v in state.items() if k.endswith("tokenizer.proj.weight"))
+    assert patch_embed.shape == (192, 1, 3, 8, 8)  # cube tokens over the 12 named bands
+    terratorch(
+        "test", "-c", f"configs/benchmarks/{name}.yaml", f"--ckpt_path={ckpt}", f"--trainer.default_root_dir={tmp_path}",
+        f"--data.init_args.root={fake_benchmarks / name}", "--data.init_args.download=false",
+        "--data.init_args.num_workers=0", "--data.init_args.batch_size=2", "--trainer.precision=32",
+        "--model.init_args.model_args.backbone=s2mae_vit_tiny",
+    )  # fmt: skip
+
+
 def mosaic_of(chip_dir: Path, path: Path) -> tuple[dict, np.ndarray]:
     """Mosaic the chips of ``chip_dir`` into one GeoTIFF scene at ``path``; return its profile and data."""
     import rasterio.merge
