@@ -13,11 +13,13 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from terratorch.tasks import MultiLabelClassificationTask
 
 from terratorch_specmae.plotting import (
     class_map_figure,
     classification_figure,
     detection_figure,
+    multilabel_figure,
     reconstruction_figure,
     saliency_masking_figure,
     save_figure,
@@ -89,8 +91,9 @@ class ReconstructionPNGs(_FirstValBatchCallback):
 
 
 class PredictionPNGs(_FirstValBatchCallback):
-    """Saves RGB | reference | prediction maps (segmentation), titled image grids (classification)
-    or RGB with reference | predicted boxes (detection).
+    """Saves RGB | reference | prediction maps (segmentation), titled image grids (classification;
+    multi-label: reference labels and predicted ones with probability ≥ 0.5) or RGB with
+    reference | predicted boxes (detection).
 
     PNGs go to ``<log dir>/predictions/``. ``rgb`` picks the bands of the colour composite;
     ``class_colors`` (matplotlib colours, one per class) colour the label maps. For detection,
@@ -142,6 +145,9 @@ class PredictionPNGs(_FirstValBatchCallback):
             )
         target = batch.get("label")
         target = _as_tensor(target)[: self.num_samples] if target is not None else None
+        if isinstance(pl_module, MultiLabelClassificationTask):  # independent labels: sigmoid ≥ 0.5
+            fig = multilabel_figure(image, target, logits.sigmoid(), self.rgb, self.class_names)
+            return fig, "multilabel"
         return classification_figure(image, target, prediction, self.rgb, self.class_names), "classification"
 
 

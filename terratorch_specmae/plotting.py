@@ -202,6 +202,34 @@ def detection_figure(
     return fig
 
 
+def multilabel_figure(
+    image: torch.Tensor,
+    target: torch.Tensor | None,
+    probabilities: torch.Tensor,
+    rgb: Sequence[int],
+    class_names: Sequence[str] | None = None,
+    threshold: float = 0.5,
+) -> plt.Figure:
+    """A grid of RGB composites titled with the reference labels and the predicted ones
+    (probability ≥ ``threshold``, with their probabilities)."""
+    n, k = probabilities.shape
+    names = list(class_names) if class_names else [str(i) for i in range(k)]
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.6 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i >= n:
+            continue
+        ax.imshow(rgb_composite(image[i], rgb))
+        predicted = ", ".join(f"{names[j]} {float(probabilities[i, j]):.2f}" for j in range(k) if probabilities[i, j] >= threshold)
+        title = f"pred: {predicted or '—'}"
+        if target is not None:
+            title = f"ref: {', '.join(names[j] for j in range(k) if target[i, j] > 0) or '—'}\n" + title
+        ax.set_title(title, fontsize=6)
+    return fig
+
+
 def cell_map(values: torch.Tensor, grid, image_size: Sequence[int]) -> np.ndarray:
     """Per-token values ``[B, G·h·w]`` → per-pixel ``[B, H, W]`` (mean over the spectral groups of a cell)."""
     cells = values.float().reshape(values.shape[0], grid.groups, grid.height, grid.width).mean(dim=1)

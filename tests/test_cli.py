@@ -238,6 +238,7 @@ def test_multilabel_config_with_either_backbone_by_name(backbone, tmp_path):
     assert state["model.head.head.2.weight"].shape == (3, 192)  # three labels from 192 pooled channels
     patch_embed = state["model.encoder.tokenizer.proj.weight"]
     assert patch_embed.shape == ((192, 1, 3, 8, 8) if backbone.startswith("s2mae") else (192, 1, 6, 8, 8))
+    assert list(tmp_path.rglob("predictions/multilabel_epoch000.png"))
 
 
 @pytest.mark.parametrize("backbone", ["s2mae_vit_tiny", "sigmae_vit_tiny"])
@@ -270,6 +271,29 @@ def test_object_detection_config_with_either_backbone_by_name(backbone, tmp_path
     assert state["model.torchvision_model.roi_heads.box_predictor.cls_score.weight"].shape[0] == 3
     assert any(".fpn." in k for k in state)
     assert list(tmp_path.rglob("predictions/detection_epoch000.png"))
+
+
+@pytest.mark.parametrize("config", ["specmae_seg_probe", "specmae_multilabel_linear_probe", "specmae_seg_lora"])
+def test_probe_and_lora_configs_keep_the_pretrained_encoder(config, pretrained, tmp_path):
+    """Frozen probes and LoRA fine-tune around the pretrained encoder without moving its weights."""
+    terratorch("fit", "-c", f"configs/{config}.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
+               f"--model.init_args.model_args.backbone_ckpt_path={pretrained}")
+    tuned = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
+    source = torch.load(pretrained, map_location="cpu", weights_only=True)["state_dict"]
+    encoder = {k[len("model.encoder."):]: v for k, v in source.items() if k.startswith("model.encoder.")}
+    if config != "specmae_seg_lora":
+        for key, value in encoder.items():
+            assert torch.equal(tuned[f"model.encoder.{key}"], value), key
+        return
+    lora = {k[len("model.encoder.base_model.model."):]: v for k, v in tuned.items() if k.startswith("model.encoder.")}
+    assert any("lora_B" in k for k in lora) and any(v.abs().sum() > 0 for k, v in lora.items() if "lora_B" in k)
+    for key, value in encoder.items():
+        if key.endswith("attn.qkv.weight") or key.endswith("attn.qkv.bias"):  # split into q/k/v by replace_qkv
+            stem, kind = key.rsplit(".", 1)
+            parts = [lora.get(f"{stem}.{p}_linear.base_layer.{kind}", lora.get(f"{stem}.{p}_linear.{kind}")) for p in "qkv"]
+            assert torch.equal(torch.cat(parts), value), key
+        else:
+            assert torch.equal(lora[key], value), key
 
 
 @pytest.fixture(scope="module")
@@ -368,3 +392,4 @@ def test_change_detection_of_a_scene_larger_than_the_chips(tmp_path):
         assert pred.shape == (96, 349) and pred.crs == profile["crs"] and pred.transform == profile["transform"]
         assert set(np.unique(pred.read(1))) <= {0, 1}
     assert (out / "olinda_val_pairs_pred.png").stat().st_size > 1000
+

@@ -84,3 +84,4 @@ def test_detection_figure_draws_boxes_above_the_threshold_only():
     reference, predicted = fig.axes[:2]
     assert len(reference.patches) == 1 and len(predicted.patches) == 1
     assert predicted.patches[0].get_xy() == (0.5, 0.5) and predicted.patches[0].get_width() == 4
+

@@ -87,3 +87,14 @@ def test_task_trains_on_multi_hot_labels():
     loss = task.criterion(out, y)
     loss.backward()
     assert torch.isfinite(loss)
+
+
+def test_multilabel_figure_titles_reference_and_predicted_labels():
+    from terratorch_specmae.plotting import multilabel_figure
+
+    image = torch.rand(2, 3, 8, 8)
+    target = torch.tensor([[1, 0, 1], [0, 0, 0]])
+    probabilities = torch.tensor([[0.9, 0.2, 0.6], [0.1, 0.4, 0.3]])
+    fig = multilabel_figure(image, target, probabilities, [0, 1, 2], ["water", "vegetation", "built_up"])
+    titles = [ax.get_title() for ax in fig.axes[:2]]
+    assert titles == ["ref: water, built_up\npred: water 0.90, built_up 0.60", "ref: —\npred: —"]
