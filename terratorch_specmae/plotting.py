@@ -127,7 +127,10 @@ def class_map_figure(classes: np.ndarray, nodata: int, class_names: Sequence[str
     predicted = classes[classes != nodata]
     num_classes = max(int(predicted.max()) + 1 if predicted.size else 1, len(class_names or ()))
     cmap = class_colormap(num_classes)
-    fig, ax = plt.subplots(figsize=(5, 5))
+    height, width = classes.shape
+    scale = 5.0 / max(height, width)  # the longer side 5 in, plus a strip for the legend
+    fig = plt.figure(figsize=(max(width * scale, 3.0), height * scale + 0.5))
+    ax = fig.add_axes((0.0, 0.5 / (height * scale + 0.5), 1.0, height * scale / (height * scale + 0.5)))
     ax.imshow(np.ma.masked_equal(classes, nodata), cmap=cmap, vmin=-0.5, vmax=num_classes - 0.5, interpolation="nearest")
     ax.set_axis_off()
     add_class_legend(fig, cmap, class_names or [str(i) for i in range(num_classes)], ncol=3)

@@ -393,3 +393,14 @@ def test_change_detection_of_a_scene_larger_than_the_chips(tmp_path):
         assert set(np.unique(pred.read(1))) <= {0, 1}
     assert (out / "olinda_val_pairs_pred.png").stat().st_size > 1000
 
+
+def test_gallery_script_collects_the_task_pictures(tmp_path):
+    """examples/gallery.py (quick mode): a fit picture, and a scene map from tiled prediction."""
+    result = subprocess.run(
+        [sys.executable, "examples/gallery.py", "--quick", "--only", "objext", "scene", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["objext.png", "scene.png"]
+    assert all(p.stat().st_size > 5000 for p in tmp_path.iterdir())
+
