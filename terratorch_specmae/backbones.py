@@ -19,6 +19,7 @@ from __future__ import annotations
 import yaml
 from terratorch.registry import BACKBONE_REGISTRY, FULL_MODEL_REGISTRY, Registry
 
+from terratorch_specmae.hub import weights_for_variant
 from terratorch_specmae.models.encoder import SpectralViT
 from terratorch_specmae.models.mae import SpectralMAE
 from terratorch_specmae.models.ssmae import SSMAE, SSMAEEncoder
@@ -50,8 +51,15 @@ MAE_ARGS = (
     "decoder_embed_dim",
     "decoder_depth",
     "decoder_num_heads",
+    "decoder_pos_embed",
     "target_norm",
     "decode_fraction",
+    # loading: the MAE loads encoder and decoder together (continued pretraining)
+    "ckpt_path",
+    "pretrained_bands",
+    "pretrained_img_size",
+    "new_band_init",
+    "resize_pos_embed",
 )
 
 
@@ -99,12 +107,11 @@ def parse_command_line_values(options: dict) -> dict:
     return parsed
 
 
-def _no_pretrained(pretrained: bool, what: str) -> None:
-    if pretrained:
-        raise ValueError(
-            f"No published pretrained weights for {what} yet: set pretrained=False and pass ckpt_path "
-            "(backbone_ckpt_path) with a checkpoint of your own pretraining."
-        )
+def _pretrained_weights(variant: str, pretrained: bool, kwargs: dict) -> dict:
+    """``pretrained: true`` without a ``ckpt_path``: the variant's registered weights (see :mod:`terratorch_specmae.hub`)."""
+    if pretrained and not kwargs.get("ckpt_path"):
+        kwargs = {**kwargs, "ckpt_path": weights_for_variant(variant)}
+    return kwargs
 
 
 def build_backbone(size: str, family: str = "s2mae", pretrained: bool = False, padding: str | None = None, **kwargs):
@@ -117,7 +124,7 @@ def build_backbone(size: str, family: str = "s2mae", pretrained: bool = False, p
         raise ValueError(f"Unknown model family {family!r}; expected one of {sorted(FAMILIES)}.")
     if size not in VIT_SIZES:
         raise ValueError(f"Unknown size {size!r}; expected one of {sorted(VIT_SIZES)}.")
-    _no_pretrained(pretrained, f"the {FAMILIES[family]['title']} ViT-{size} encoder")
+    kwargs = _pretrained_weights(f"{family}_vit_{size}", pretrained, kwargs)
     return SpectralViT(**{**VIT_SIZES[size], **FAMILIES[family]["encoder"], **kwargs})
 
 
@@ -159,8 +166,7 @@ SSMAE_FULL_MODELS = _register_source(FULL_MODEL_REGISTRY, VariantRegistry("ssmae
 @SSMAE_BACKBONES.register
 def base(pretrained: bool = False, padding: str | None = None, **kwargs) -> SSMAEEncoder:
     """SS-MAE encoders (width 256, depth 2, 8 heads per branch) for pixel classification."""
-    _no_pretrained(pretrained, "the SS-MAE encoders")
-    return SSMAEEncoder(**parse_command_line_values(kwargs))
+    return SSMAEEncoder(**_pretrained_weights("ssmae_base", pretrained, parse_command_line_values(kwargs)))
 
 
 def _ssmae_base_mae(**kwargs) -> SSMAE:

@@ -188,7 +188,7 @@ def test_fixed_image_size_and_other_sizes():
         ({"fold": "sum"}, ValueError, "fold must be one of"),
         ({"nan_policy": "zero"}, ValueError, "nan_policy must be one of"),
         ({"num_frames": 3}, ValueError, "num_frames=3"),
-        ({"pretrained": True}, ValueError, "No published pretrained weights"),
+        ({"pretrained": True}, ValueError, "No pretrained weights are registered for .s2mae_vit_tiny."),
         ({"bands": ["B02", "RED_EDGE_9"]}, ValueError, "Unknown band name 'RED_EDGE_9'"),
         ({"spectral_patch_size": 0}, ValueError, "must be >= 1"),
         ({"colour": "red"}, TypeError, "colour"),

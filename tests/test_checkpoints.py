@@ -60,8 +60,15 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, pretrain_ckpt):
     torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7), "fc.bias": torch.zeros(10)}, other)
     with pytest.raises(ValueError, match="holds no weights of a SpectralViT.*conv1.weight"):
         build(bands="landsat7", ckpt_path=str(other))
-    # same architecture, other band set: 7 bands make 3 spectral groups instead of 2
-    with pytest.raises(ValueError, match="shape mismatches"):
-        build(bands=["B02", "B03", "B04", "B08", "B11", "B12", "B8A"], ckpt_path=str(path))
+    corrupt_st = tmp_path / "corrupt.safetensors"
+    corrupt_st.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    with pytest.raises(ValueError, match="Could not read checkpoint .*corrupt.safetensors"):
+        build(bands="landsat7", ckpt_path=str(corrupt_st))
+    # another architecture: a wider encoder
     with pytest.raises(ValueError, match=r"shape mismatches tokenizer.proj.weight: checkpoint \(192, 1, 3, 8, 8\) vs model \(384, 1, 3, 8, 8\)"):
         BACKBONE_REGISTRY.build("s2mae_vit_small", bands="landsat7", img_size=32, ckpt_path=str(path))
+    # 2D patch tokens cannot take cube weights
+    with pytest.raises(ValueError, match="tokens span 3 bands \\(cubes\\), this model's 6 \\(2D patches\\)"):
+        BACKBONE_REGISTRY.build("sigmae_vit_tiny", bands="landsat7", img_size=32, patch_size=8, ckpt_path=str(path))
+    with pytest.raises(ValueError, match="8×8 px patches, this model's 16×16; set patch_size: 8"):
+        BACKBONE_REGISTRY.build("s2mae_vit_tiny", bands="landsat7", img_size=32, patch_size=16, ckpt_path=str(path))

@@ -404,3 +404,58 @@ def test_gallery_script_collects_the_task_pictures(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["objext.png", "scene.png"]
     assert all(p.stat().st_size > 5000 for p in tmp_path.iterdir())
 
+
+def test_progressive_pretraining_stage2_continues_from_stage1(pretrained, tmp_path):
+    """configs/specmae_pretrain_s2mae_stage2.yaml: Landsat 7 64 px → Sentinel-2 48 px, encoder and decoder."""
+    from terratorch_specmae.tasks import SpectralMAETask
+
+    config = yaml.safe_load((ROOT / "configs/specmae_pretrain_s2mae_stage2.yaml").read_text())
+    model_args = {**config["model"]["init_args"]["model_args"], "ckpt_path": str(pretrained)}
+    stage2 = SpectralMAETask(model_args=model_args).model
+    stage1 = torch.load(pretrained, map_location="cpu", weights_only=True)["state_dict"]
+    assert stage2.encoder.bands == ("B02", "B03", "B04", "B08") and stage2.encoder.img_size == (48, 48)
+    for key, value in stage2.state_dict().items():
+        if "pos_embed" not in key:  # blocks, norms, kernels, decoder: stage 1's as they were
+            assert torch.equal(value, stage1[f"model.{key}"]), key
+    # groups (BLUE GREEN RED) (NIR_BROAD SWIR_1 SWIR_2) → (B02 B03 B04) (B08): the same rows
+    assert torch.equal(stage2.encoder.pos_embed.spectral, stage1["model.encoder.pos_embed.spectral"])
+    assert stage2.encoder.pos_embed.spatial.shape == (1, 36, 192)  # 8×8 → 6×6
+    terratorch(
+        "fit", "-c", "configs/specmae_pretrain_s2mae_stage2.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
+        f"--model.init_args.model_args.ckpt_path={pretrained}",
+    )  # fmt: skip
+    state = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
+    assert state["model.encoder.pos_embed.spatial"].shape == (1, 36, 192)
+    assert list(tmp_path.rglob("reconstructions/reconstruction_epoch000.png"))
+
+
+def test_exported_folder_fine_tunes_locally_and_through_a_hub_endpoint(pretrained, tmp_path):
+    """specmae-weights export → a folder; terratorch loads it as a path, then as hf://… from a Hub stand-in
+    reached through HF_ENDPOINT, then from the cache alone with HF_HUB_OFFLINE=1."""
+    from hub_server import LocalHub
+
+    folder = tmp_path / "s2mae-tiny-olinda"
+    exporter = shutil.which("specmae-weights", path=str(Path(sys.executable).parent))
+    result = subprocess.run([exporter, "export", str(pretrained), str(folder), "--encoder-only"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = (folder / "README.md").read_text()
+    assert "| SWIR_1 | 1610 | 91.2848 | 32.136 |" in card  # the run's normalisation, from its config.yaml
+    assert "GenericMultiModalDataModule over examples/data/olinda_l7/train/images" in card
+    source = torch.load(pretrained, map_location="cpu", weights_only=True)["state_dict"]
+
+    def fine_tune(ckpt: str, out: Path, env: dict | None = None) -> None:
+        terratorch(
+            "fit", "-c", "configs/specmae_seg.yaml", *QUICK, f"--trainer.default_root_dir={out}",
+            f"--model.init_args.model_args.backbone_ckpt_path={ckpt}", "--model.init_args.freeze_backbone=true", env=env,
+        )  # fmt: skip
+        tuned = torch.load(only(out.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
+        for key in (k for k in source if k.startswith("model.encoder.")):
+            assert torch.equal(tuned[key], source[key]), key
+
+    fine_tune(str(folder), tmp_path / "local")
+    cache = tmp_path / "hf_cache"
+    with LocalHub() as hub:
+        hub.publish("olinda/s2mae-tiny", folder)
+        fine_tune("hf://olinda/s2mae-tiny", tmp_path / "hub", {"HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(cache)})
+        assert len(hub.downloads()) == 2  # config.json and model.safetensors
+    fine_tune("hf://olinda/s2mae-tiny", tmp_path / "offline", {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)})

@@ -97,7 +97,14 @@ def test_backbone_features_and_weights_from_pretraining(tmp_path):
     # the spectral half is the same for every pixel of a patch; the spatial half differs
     assert torch.allclose(maps[0][:, 32:, 0, 0], maps[0][:, 32:, 3, 5])
     assert not torch.allclose(maps[0][:, :32, 0, 0], maps[0][:, :32, 3, 5])
-    other = BACKBONE_REGISTRY.build("ssmae_base", bands=BANDS[:-1], embed_dim=32, num_heads=4)
-    with pytest.raises(ValueError, match="shape mismatches"):
+    # a bare state dict does not name its bands: another band set needs them named
+    with pytest.raises(ValueError, match="does not record its bands.*pass pretrained_bands"):
         BACKBONE_REGISTRY.build("ssmae_base", bands=BANDS[:-1], embed_dim=32, num_heads=4, ckpt_path=str(path))
+    reordered = [BANDS[2], BANDS[0], BANDS[1]]
+    other = BACKBONE_REGISTRY.build(
+        "ssmae_base", bands=reordered, embed_dim=32, num_heads=4, ckpt_path=str(path), pretrained_bands=BANDS
+    )
     assert other.out_channels == [64]
+    # pixel tokens span every band: their kernel slices follow the bands by name
+    kernel = model.spatial.encoder.tokenizer.proj.weight
+    assert torch.equal(other.spatial.tokenizer.proj.weight, kernel[:, :, [2, 0, 1]])

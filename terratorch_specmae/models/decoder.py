@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from timm.models.vision_transformer import Block
 from torch import nn
@@ -12,7 +14,10 @@ from terratorch_specmae.models.tokenizer import TokenGrid
 
 
 class MAEDecoder(nn.Module):
-    """Transformer decoder (S2MAE: depth 4, width 512, 16 heads) with fixed sin-cos spatial+spectral positions.
+    """Transformer decoder (S2MAE: depth 4, width 512, 16 heads) with spatial+spectral positions.
+
+    ``pos_embed``: ``"sincos"`` (fixed, default) or ``"learnable"`` (SpectralGPT's decoder; its
+    converted checkpoints need it), or ``"sincos_3d"``.
 
     ``forward`` takes the encoded visible tokens and returns ``[B, N, t·p·p]`` pixel predictions
     for all ``N`` tokens (the prediction head is ``Linear(width, t·p·p)``) — or, given
@@ -30,17 +35,20 @@ class MAEDecoder(nn.Module):
         depth: int = 4,
         num_heads: int = 16,
         mlp_ratio: float = 4.0,
+        pos_embed: str = "sincos",
+        layer_norm_eps: float = 1e-6,
     ) -> None:
         super().__init__()
         if embed_dim % num_heads:
             raise ValueError(f"decoder_embed_dim={embed_dim} must be divisible by decoder_num_heads={num_heads}.")
         self.embed = nn.Linear(encoder_dim, embed_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = SpatialSpectralPosEmbed(embed_dim, grid_size, groups, kind="sincos")
+        self.pos_embed = SpatialSpectralPosEmbed(embed_dim, grid_size, groups, kind=pos_embed)
+        norm_layer = partial(nn.LayerNorm, eps=layer_norm_eps)
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, norm_layer=nn.LayerNorm) for _ in range(depth)
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, norm_layer=norm_layer) for _ in range(depth)
         )
-        self.norm = nn.LayerNorm(embed_dim)
+        self.norm = norm_layer(embed_dim)
         self.pred = nn.Linear(embed_dim, pixels_per_token)
         nn.init.normal_(self.mask_token, std=0.02)
 

@@ -7,13 +7,16 @@ encoder of :class:`~terratorch_specmae.models.mae.SpectralMAE` (sees only visibl
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from terratorch_specmae.adaptation import NEW_BAND_INITS, POS_EMBED_RESIZES
 from terratorch_specmae.bands import resolve_bands
-from terratorch_specmae.checkpoints import load_encoder_weights
+from terratorch_specmae.checkpoints import load_weights
+from terratorch_specmae.hub import HubMixin
 from terratorch_specmae.models.pos_embed import SpatialSpectralPosEmbed
 from terratorch_specmae.models.tokenizer import CubeTokenizer, TokenGrid
 
@@ -49,7 +52,7 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-class SpectralViT(nn.Module):
+class SpectralViT(nn.Module, HubMixin):
     """ViT over spatial-spectral cube tokens with separate spatial and spectral position embeddings.
 
     Args:
@@ -67,7 +70,20 @@ class SpectralViT(nn.Module):
             (``G·D`` channels, default), ``"mean"`` (``D``) or ``"none"`` (raw cube tokens
             ``[B, G·h·w, D]``; fold them later with the ``FoldSpectralGroups`` neck).
         nan_policy: ``"error"`` (NaN pixels raise) or ``"fill"`` (NaN pixels become 0).
-        ckpt_path: weights to load (a pretraining checkpoint of ours, safetensors or a state dict).
+        layer_norm_eps: epsilon of the blocks' and the final LayerNorms (1e-6, as timm's ViT, MAE
+            and SpectralGPT).
+        ckpt_path: weights to load: a file (a pretraining or fine-tuning checkpoint of ours,
+            safetensors, a state dict), a ``save_pretrained`` folder, ``hf://org/repo[@rev][/file]``
+            or ``{repo_id, filename, revision}`` (see :func:`terratorch_specmae.checkpoints.load_weights`).
+            Weights of another band set or image size are fitted to this model's.
+        pretrained_bands: the checkpoint's bands, where the file does not record them.
+        pretrained_img_size: the checkpoint's image size, likewise.
+        new_band_init: ``"wavelength"`` | ``"zero"`` | ``"error"``: how bands the checkpoint lacks
+            start (see :mod:`terratorch_specmae.adaptation`).
+        resize_pos_embed: ``"interpolate"`` | ``"reinit"``: the spatial table of a checkpoint of
+            another image size is resampled, or left at this model's initialisation.
+
+    ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` come from :class:`~terratorch_specmae.hub.HubMixin`.
     """
 
     def __init__(
@@ -90,9 +106,18 @@ class SpectralViT(nn.Module):
         nan_policy: str = "error",
         dynamic_img_size: bool = True,
         num_frames: int = 1,
-        ckpt_path: str | None = None,
+        layer_norm_eps: float = 1e-6,
+        ckpt_path: str | dict | None = None,
+        pretrained_bands: str | Sequence[str] | None = None,
+        pretrained_img_size: int | Sequence[int] | None = None,
+        new_band_init: str = "wavelength",
+        resize_pos_embed: str = "interpolate",
     ) -> None:
         super().__init__()
+        if new_band_init not in NEW_BAND_INITS:
+            raise ValueError(f"new_band_init must be one of {NEW_BAND_INITS}, got {new_band_init!r}.")
+        if resize_pos_embed not in POS_EMBED_RESIZES:
+            raise ValueError(f"resize_pos_embed must be one of {POS_EMBED_RESIZES}, got {resize_pos_embed!r}.")
         if fold not in FOLD_MODES:
             raise ValueError(f"fold must be one of {FOLD_MODES}, got {fold!r}.")
         if nan_policy not in NAN_POLICIES:
@@ -118,19 +143,23 @@ class SpectralViT(nn.Module):
             embed_dim, (self.default_grid.height, self.default_grid.width), self.tokenizer.groups, pos_embed
         )
         rates = torch.linspace(0, drop_path, depth).tolist()
+        norm_layer = partial(nn.LayerNorm, eps=layer_norm_eps)
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=rate, norm_layer=nn.LayerNorm)
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=rate, norm_layer=norm_layer)
             for rate in rates
         )
-        self.norm = nn.LayerNorm(embed_dim)
+        self.norm = norm_layer(embed_dim)
         self.out_indices = self._check_out_indices(out_indices)
         groups = self.tokenizer.groups
         self.out_channels = [embed_dim * groups if fold == "concat" else embed_dim] * len(self.out_indices)
         self._last_grid = self.default_grid
         self.apply(_init_weights)
         nn.init.xavier_uniform_(self.tokenizer.proj.weight.view(embed_dim, -1))
+        self.load_report = None
         if ckpt_path:
-            load_encoder_weights(self, ckpt_path)
+            self.load_report = load_weights(
+                self, ckpt_path, pretrained_bands, pretrained_img_size, new_band_init, resize_pos_embed
+            )
 
     @property
     def groups(self) -> int:
@@ -227,6 +256,45 @@ class SpectralViT(nn.Module):
             tokens = fold_spectral_groups(tokens, grid.groups, "mean") if self.fold == "none" else tokens
             maps.append(tokens.transpose(1, 2).reshape(tokens.shape[0], -1, grid.height, grid.width))
         return maps
+
+
+    # ---- Hub publishing (HubMixin)
+    def hub_config(self) -> dict:
+        config = super().hub_config()
+        config.pop("in_chans", None)  # the bands name the channels
+        config.update(bands=list(self.bands), img_size=list(self.img_size), out_indices=list(self.out_indices))
+        return config
+
+    @classmethod
+    def _kwargs_from_config(cls, config: dict, passed: dict) -> dict:
+        if isinstance(config.get("encoder"), dict):  # the config of a published MAE: take its encoder
+            config = config["encoder"]
+        return super()._kwargs_from_config(config, passed)
+
+    def family_tag(self) -> str:
+        return "s2mae" if self.tokenizer.spectral_patch_size < len(self.bands) else "sigmae"
+
+    def card_summary(self) -> str:
+        tokens = (
+            f"{self.tokenizer.spectral_patch_size}×{self.patch_size}×{self.patch_size} spatial-spectral cube tokens"
+            if self.family_tag() == "s2mae"
+            else f"{self.patch_size}×{self.patch_size} patch tokens over all bands"
+        )
+        return f"A spectral ViT encoder over {tokens}, with separate spatial and spectral position embeddings."
+
+    def card_architecture(self) -> str:
+        return f": width {self.embed_dim}, {self.depth} blocks, {self.blocks[0].attn.num_heads} heads"
+
+    def card_variant(self) -> str:
+        sizes = {(192, 12): "tiny", (384, 12): "small", (768, 12): "base", (1024, 24): "large"}
+        size = sizes.get((self.embed_dim, self.depth))
+        if size:
+            return f"{self.family_tag()}_vit_{size}"
+        heads = self.blocks[0].attn.num_heads
+        return (
+            f"{self.family_tag()}_vit_base  # with backbone_embed_dim: {self.embed_dim}, "
+            f"backbone_depth: {self.depth}, backbone_num_heads: {heads}"
+        )
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -8,6 +8,8 @@ import torch
 from terratorch.models.model import ReconstructionOutput
 from torch import nn
 
+from terratorch_specmae.checkpoints import load_weights
+from terratorch_specmae.hub import HubMixin
 from terratorch_specmae.masking import TokenMask, build_masking, gather_tokens
 from terratorch_specmae.models.decoder import MAEDecoder
 from terratorch_specmae.models.encoder import SpectralViT
@@ -62,7 +64,7 @@ def masked_mse(
     return (err * w).sum() / w.sum().clamp(min=1)
 
 
-class SpectralMAE(nn.Module):
+class SpectralMAE(nn.Module, HubMixin):
     """Asymmetric masked autoencoder around a :class:`SpectralViT` encoder.
 
     ``forward`` returns TerraTorch's ``ReconstructionOutput``: ``loss={"loss": masked MSE}``,
@@ -77,6 +79,13 @@ class SpectralMAE(nn.Module):
     are dropped from the decoder's sequence, which saves their attention and MLP work. In
     training the output ``mask`` then marks only the decoded masked pixels (the rest get the
     input as ``pred``); evaluation and prediction always decode every token.
+
+    ``decoder_pos_embed``: ``"sincos"`` (fixed, default) or ``"learnable"`` (SpectralGPT's).
+    ``ckpt_path`` loads encoder *and* decoder from a file or Hub reference — a pretraining
+    checkpoint to continue from (progressive pretraining), fitted to this model's bands and image
+    size; weights of an encoder alone leave the decoder fresh (with a warning). The other load
+    options are :class:`SpectralViT`'s. ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub``
+    come from :class:`~terratorch_specmae.hub.HubMixin`.
     """
 
     def __init__(
@@ -90,6 +99,12 @@ class SpectralMAE(nn.Module):
         decoder_num_heads: int = 16,
         target_norm: str = "minmax",
         decode_fraction: float = 1.0,
+        decoder_pos_embed: str = "sincos",
+        ckpt_path: str | dict | None = None,
+        pretrained_bands=None,
+        pretrained_img_size=None,
+        new_band_init: str = "wavelength",
+        resize_pos_embed: str = "interpolate",
     ) -> None:
         super().__init__()
         if target_norm not in TARGET_NORMS:
@@ -98,6 +113,7 @@ class SpectralMAE(nn.Module):
             raise ValueError(f"decode_fraction must be in (0, 1], got {decode_fraction}.")
         self.encoder = encoder
         self.masking = build_masking(masking, bands=encoder.bands, mask_ratio=mask_ratio, **(masking_options or {}))
+        self.masking_name = masking
         grid = encoder.default_grid
         self.masking.check_grid(grid)
         self.target_norm, self.decode_fraction = target_norm, decode_fraction
@@ -109,7 +125,48 @@ class SpectralMAE(nn.Module):
             embed_dim=decoder_embed_dim,
             depth=decoder_depth,
             num_heads=decoder_num_heads,
+            pos_embed=decoder_pos_embed,
+            layer_norm_eps=encoder.norm.eps,
         )
+        self.load_report = None
+        if ckpt_path:
+            self.load_report = load_weights(
+                self, ckpt_path, pretrained_bands, pretrained_img_size, new_band_init, resize_pos_embed
+            )
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        return self.encoder.bands
+
+    @property
+    def img_size(self) -> tuple[int, int]:
+        return self.encoder.img_size
+
+    # ---- Hub publishing (HubMixin)
+    def hub_config(self) -> dict:
+        return {**super().hub_config(), "encoder": self.encoder.hub_config()}
+
+    @classmethod
+    def _kwargs_from_config(cls, config: dict, passed: dict) -> dict:
+        encoder = passed.get("encoder")
+        if not isinstance(encoder, nn.Module):  # a dict of encoder options overrides the saved ones
+            passed = {**passed, "encoder": SpectralViT(**{**config.get("encoder", {}), **(encoder or {})})}
+        return super()._kwargs_from_config(config, passed)
+
+    def family_tag(self) -> str:
+        return self.encoder.family_tag()
+
+    def card_summary(self) -> str:
+        return (
+            f"A masked autoencoder (encoder and decoder, to continue pretraining). Encoder: {self.encoder.card_summary()} "
+            f"Decoder: width {self.decoder.embed.out_features}, depth {len(self.decoder.blocks)}."
+        )
+
+    def card_architecture(self) -> str:
+        return f" around `SpectralViT`{self.encoder.card_architecture()}"
+
+    def card_variant(self) -> str:
+        return self.encoder.card_variant()
 
     @property
     def uses_progress(self) -> bool:

@@ -25,7 +25,8 @@ import torch
 from terratorch.models.model import ReconstructionOutput
 from torch import nn
 
-from terratorch_specmae.checkpoints import load_encoder_weights
+from terratorch_specmae.checkpoints import load_weights
+from terratorch_specmae.hub import HubMixin
 from terratorch_specmae.models.encoder import SpectralViT
 from terratorch_specmae.models.mae import SpectralMAE
 
@@ -42,13 +43,33 @@ def _branch_encoders(
     return spatial, spectral
 
 
-class SSMAEEncoder(nn.Module):
+class _SSMAECard:
+    """Model-card text shared by the two SS-MAE classes."""
+
+    def family_tag(self) -> str:
+        return "ssmae"
+
+    def card_architecture(self) -> str:
+        branch = self.spatial if isinstance(self.spatial, SpectralViT) else self.spatial.encoder
+        return f": two branches (pixel tokens, band tokens), width {branch.embed_dim}, {branch.depth} blocks each"
+
+    def card_variant(self) -> str:
+        return "ssmae_base"
+
+    def hub_config(self) -> dict:
+        config = super().hub_config()
+        config.pop("in_chans", None)
+        return {**config, "bands": list(self.bands)}
+
+
+class SSMAEEncoder(_SSMAECard, nn.Module, HubMixin):
     """The two SS-MAE encoders as a TerraTorch backbone (pixel classification).
 
     ``forward`` returns one feature map ``[B, 2·D, P, P]``-ready token tensor ``[B, P·P, 2·D]``:
     each pixel's spatial token next to the mean of the spectral (band) tokens, so a
     classification head that pools over the patch sees both branches.
-    ``ckpt_path`` loads both encoders from an SS-MAE pretraining checkpoint.
+    ``ckpt_path`` loads both encoders from an SS-MAE pretraining checkpoint (a file, a
+    ``save_pretrained`` folder or a Hub reference), fitted to this model's bands by name.
     """
 
     def __init__(
@@ -61,7 +82,9 @@ class SSMAEEncoder(nn.Module):
         num_heads: int = 8,
         pos_embed: str = "sincos",
         nan_policy: str = "error",
-        ckpt_path: str | None = None,
+        ckpt_path: str | dict | None = None,
+        pretrained_bands=None,
+        new_band_init: str = "wavelength",
     ) -> None:
         super().__init__()
         self.spatial, self.spectral = _branch_encoders(
@@ -72,10 +95,9 @@ class SSMAEEncoder(nn.Module):
         # modules; pixel-centred patches must reach the encoders as they are, so this one is None
         self.patch_size = None
         self.out_channels = [2 * embed_dim]
+        self.load_report = None
         if ckpt_path:
-            for name in ("spatial", "spectral"):
-                prefixes = (f"model.{name}.encoder.", f"{name}.encoder.", f"model.encoder.{name}.", f"{name}.")
-                load_encoder_weights(getattr(self, name), ckpt_path, prefixes)
+            self.load_report = load_weights(self, ckpt_path, pretrained_bands, new_band_init=new_band_init)
 
     def forward(self, x: torch.Tensor, **kwargs) -> list[torch.Tensor]:
         spatial = self.spatial(x)[-1]  # [B, P·P, D] (one group: folding changes nothing)
@@ -88,12 +110,12 @@ class SSMAEEncoder(nn.Module):
         return [f.transpose(1, 2).reshape(f.shape[0], -1, p, p) for f in features]
 
 
-class SSMAE(nn.Module):
+class SSMAE(_SSMAECard, nn.Module, HubMixin):
     """SS-MAE pretraining model: spatial MAE + spectral MAE on the same patches, losses summed.
 
     ``forward`` returns a ``ReconstructionOutput`` with ``loss={"loss": spatial + spectral,
     "spatial": …, "spectral": …}`` and the spectral branch's reconstruction and per-band mask
-    (the branch MRS changes).
+    (the branch MRS changes). ``ckpt_path`` continues from an SS-MAE pretraining checkpoint.
     """
 
     def __init__(
@@ -116,6 +138,9 @@ class SSMAE(nn.Module):
         decoder_depth: int = 2,
         decoder_num_heads: int = 8,
         target_norm: str = "none",
+        ckpt_path: str | dict | None = None,
+        pretrained_bands=None,
+        new_band_init: str = "wavelength",
     ) -> None:
         super().__init__()
         spatial, spectral = _branch_encoders(bands, in_chans, window_size, embed_dim, depth, num_heads, pos_embed, nan_policy)
@@ -124,10 +149,21 @@ class SSMAE(nn.Module):
         self.spatial = SpectralMAE(spatial, spatial_masking, spatial_mask_ratio, spatial_masking_options, **decoder)
         self.spectral = SpectralMAE(spectral, spectral_masking, spectral_mask_ratio, spectral_masking_options, **decoder)
         self.bands, self.window_size = spatial.bands, window_size
+        self.load_report = None
+        if ckpt_path:
+            self.load_report = load_weights(self, ckpt_path, pretrained_bands, new_band_init=new_band_init)
 
     @property
     def uses_progress(self) -> bool:
         return self.spatial.uses_progress or self.spectral.uses_progress
+
+    def hub_card(self):
+        card = super().hub_card()
+        card.masking = ", ".join(
+            f"{name} {branch.masking_name} ({branch.masking.mask_ratio:g})"
+            for name, branch in (("spatial", self.spatial), ("spectral", self.spectral))
+        )
+        return card
 
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None, progress: float | None = None, **kwargs

@@ -1,0 +1,148 @@
+"""``specmae-weights``: publishable weight folders from pretraining checkpoints and from SpectralGPT.
+
+    specmae-weights export <pretraining .ckpt> <out folder> [--encoder-only] [--push-to-hub org/repo]
+    specmae-weights convert-spectralgpt <SpectralGPT+.pth> <out folder> [--mae] [--push-to-hub org/repo]
+
+Each writes a ``save_pretrained`` folder (``config.json``, ``model.safetensors``, ``README.md``
+model card) that ``backbone_ckpt_path: <folder>`` or, once uploaded, ``hf://org/repo`` loads.
+``export`` reads the normalisation statistics and data folders of the run from the
+``config.yaml`` LightningCLI wrote beside the checkpoint's ``checkpoints/`` folder (or ``--config``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from terratorch_specmae.checkpoints import load_torch_file, load_weights, read_weights
+from terratorch_specmae.hub import PretrainedCfg
+
+LOAD_KEYS = ("ckpt_path", "pretrained_bands", "pretrained_img_size", "new_band_init", "resize_pos_embed")
+
+
+def _run_config(ckpt: Path, config: Path | None) -> dict:
+    """The LightningCLI config of the run that wrote ``ckpt`` (``<log dir>/config.yaml``), if any."""
+    path = config or ckpt.parent.parent / "config.yaml"
+    return yaml.safe_load(path.read_text()) if path.is_file() else {}
+
+
+def _per_band(value):
+    """Per-band statistics as a datamodule config gives them: a list, or a dict of one list per modality."""
+    if isinstance(value, dict):
+        lists = [v for v in value.values() if isinstance(v, list)]
+        return [x for lst in lists for x in lst] if lists else None
+    return value if isinstance(value, list) else None
+
+
+def _data_description(data: dict) -> str | None:
+    args = data.get("init_args", {})
+    root = args.get("train_data_root") or args.get("train_root") or args.get("root")
+    if isinstance(root, dict):
+        root = ", ".join(str(v) for v in root.values())
+    name = str(data.get("class_path", "")).rsplit(".", 1)[-1]
+    return f"{name} over {root}" if root else (name or None)
+
+
+def export_checkpoint(
+    ckpt: str | Path,
+    out: str | Path,
+    encoder_only: bool = False,
+    config: str | Path | None = None,
+    pretraining_data: str | None = None,
+    license: str | None = None,
+    push_to_hub: str | None = None,
+):
+    """Write the model of a pretraining checkpoint of ours (``SpectralMAETask``) as a ``save_pretrained`` folder."""
+    from terratorch.registry import FULL_MODEL_REGISTRY
+
+    import terratorch_specmae  # noqa: F401  (registers the models)
+    from terratorch_specmae.models.ssmae import SSMAE, SSMAEEncoder
+
+    ckpt = Path(ckpt)
+    raw = load_torch_file(ckpt)
+    hparams = raw.get("hyper_parameters") or {}
+    args = dict(hparams.get("model_args") or {})
+    if "model" not in args or hparams.get("model_factory", "FullModelFactory") != "FullModelFactory":
+        raise ValueError(
+            f"{str(ckpt)!r} is not a pretraining checkpoint of ours: expected the hyper-parameters of SpectralMAETask "
+            f"(model_args.model and the FullModelFactory), got model_args keys {sorted(args)}."
+        )
+    name = args.pop("model")
+    for key in LOAD_KEYS:  # the weights come from this checkpoint, not from what the run started from
+        args.pop(key, None)
+    model = FULL_MODEL_REGISTRY.build(name, **args)
+    weights = read_weights(ckpt)
+    load_weights(model, weights)
+    if encoder_only:
+        if isinstance(model, SSMAE):
+            encoder = SSMAEEncoder(
+                bands=list(model.bands), window_size=model.window_size, embed_dim=model.spatial.encoder.embed_dim,
+                depth=model.spatial.encoder.depth, num_heads=model.spatial.encoder.blocks[0].attn.num_heads,
+                pos_embed=model.spatial.encoder.pos_embed.kind, nan_policy=model.spatial.encoder.nan_policy,
+            )  # fmt: skip
+            load_weights(encoder, weights)
+        else:
+            encoder = model.encoder
+        masking_source, model = model, encoder
+    else:
+        masking_source = model
+    run = _run_config(ckpt, Path(config) if config else None)
+    data = run.get("data") or {}
+    data_args = data.get("init_args", {})
+    card = masking_source.hub_card()
+    model.pretrained_cfg = PretrainedCfg(
+        mean=_per_band(data_args.get("means")),
+        std=_per_band(data_args.get("stds")),
+        pretraining_data=pretraining_data or _data_description(data),
+        masking=card.masking,
+        mask_ratio=card.mask_ratio,
+        source=f"exported from {ckpt.name} (epoch {raw.get('epoch', '?')}, step {raw.get('global_step', '?')})",
+        license=license,
+    )
+    bands = list(model.bands)
+    for what in ("mean", "std"):
+        values = getattr(model.pretrained_cfg, what)
+        if values is not None and len(values) != len(bands):
+            raise ValueError(f"The run's {what}s have {len(values)} values for the model's {len(bands)} bands {bands}.")
+    model.save_pretrained(out)
+    if push_to_hub:
+        model.push_to_hub(push_to_hub)
+    return model
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="specmae-weights", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    export = sub.add_parser("export", help="a pretraining checkpoint → a save_pretrained folder")
+    export.add_argument("checkpoint", type=Path)
+    export.add_argument("out", type=Path)
+    export.add_argument("--encoder-only", action="store_true", help="the encoder (a backbone) instead of the whole MAE")
+    export.add_argument("--config", type=Path, help="the run's config.yaml (default: beside checkpoints/)")
+    export.add_argument("--pretraining-data", help="what the model was pretrained on, for the model card")
+    export.add_argument("--license", help="licence of the weights, for the model card (e.g. apache-2.0)")
+    export.add_argument("--push-to-hub", metavar="ORG/REPO", help="also upload the folder to this Hub repo")
+    convert = sub.add_parser("convert-spectralgpt", help="a SpectralGPT(+) .pth → a save_pretrained folder")
+    convert.add_argument("checkpoint", type=Path)
+    convert.add_argument("out", type=Path)
+    convert.add_argument("--mae", action="store_true", help="the whole MAE (decoder included), not only the encoder")
+    convert.add_argument("--num-heads", type=int, help="encoder heads (default: ViT's for the width, 12 for 768)")
+    convert.add_argument("--push-to-hub", metavar="ORG/REPO")
+    args = parser.parse_args(argv)
+    if args.command == "export":
+        model = export_checkpoint(
+            args.checkpoint, args.out, args.encoder_only, args.config, args.pretraining_data, args.license, args.push_to_hub
+        )
+    else:
+        from terratorch_specmae.converters import convert_spectralgpt
+
+        model = convert_spectralgpt(args.checkpoint, mae=args.mae, num_heads=args.num_heads)
+        model.save_pretrained(args.out)
+        if args.push_to_hub:
+            model.push_to_hub(args.push_to_hub)
+    print(f"{type(model).__name__} ({len(model.bands)} bands) written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

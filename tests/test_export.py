@@ -1,0 +1,69 @@
+"""specmae-weights export: a pretraining checkpoint of ours → a save_pretrained folder with a model card."""
+
+import pytest
+import torch
+import yaml
+
+from terratorch_specmae.cli import main as weights_cli
+from terratorch_specmae.models import SpectralMAE, SpectralViT
+from terratorch_specmae.models.ssmae import SSMAEEncoder
+from terratorch_specmae.tasks import SpectralMAETask
+
+MEANS = [76.2, 64.9, 63.2, 67.2, 91.3, 63.8]
+STDS = [13.6, 15.3, 22.6, 17.9, 32.1, 31.0]
+
+
+def write_run(root, model_args, means=MEANS):
+    """A run as LightningCLI leaves it: <root>/config.yaml and <root>/checkpoints/last.ckpt."""
+    task = SpectralMAETask(model_args=model_args)
+    with torch.no_grad():
+        for p in task.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    (root / "checkpoints").mkdir(parents=True)
+    ckpt = root / "checkpoints" / "last.ckpt"
+    hparams = {**dict(task.hparams), "model_args": dict(model_args)}
+    torch.save({"state_dict": task.state_dict(), "epoch": 4, "global_step": 40, "hyper_parameters": hparams}, ckpt)
+    config = {"data": {"class_path": "terratorch.datamodules.GenericMultiModalDataModule", "init_args": {
+        "train_data_root": {"landsat7": "chips/train"}, "means": {"landsat7": means}, "stds": {"landsat7": STDS}}}}  # fmt: skip
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    return ckpt, task.model
+
+
+MAE_ARGS = {"model": "s2mae_vit_tiny_mae", "bands": "landsat7", "img_size": 32, "decoder_embed_dim": 32,
+            "decoder_depth": 1, "decoder_num_heads": 2}  # fmt: skip
+
+
+def test_export_writes_the_mae_and_its_encoder(tmp_path, capsys):
+    ckpt, model = write_run(tmp_path / "run", MAE_ARGS)
+    weights_cli(["export", str(ckpt), str(tmp_path / "mae"), "--license", "apache-2.0"])
+    weights_cli(["export", str(ckpt), str(tmp_path / "encoder"), "--encoder-only"])
+    assert "SpectralViT (6 bands) written to" in capsys.readouterr().out
+    mae = SpectralMAE.from_pretrained(tmp_path / "mae")
+    encoder = SpectralViT.from_pretrained(tmp_path / "encoder")
+    for key, value in model.state_dict().items():
+        assert torch.equal(mae.state_dict()[key], value), key
+    for key, value in model.encoder.state_dict().items():
+        assert torch.equal(encoder.state_dict()[key], value), key
+    assert mae.pretrained_cfg.mean == MEANS and mae.pretrained_cfg.std == STDS
+    assert mae.pretrained_cfg.pretraining_data == "GenericMultiModalDataModule over chips/train"
+    assert "(epoch 4, step 40)" in mae.pretrained_cfg.source and mae.pretrained_cfg.license == "apache-2.0"
+    assert encoder.pretrained_cfg.masking == "cube_random" and encoder.pretrained_cfg.mask_ratio == 0.9
+    card = (tmp_path / "encoder" / "README.md").read_text()
+    assert "| NIR_BROAD | 842 | 67.2 | 17.9 |" in card and "cube_random, ratio 0.9" in card
+
+
+def test_export_of_an_ssmae_run_and_bad_inputs(tmp_path):
+    args = {"model": "ssmae_base_mae", "bands": "landsat7", "embed_dim": 32, "num_heads": 4, "decoder_embed_dim": 32}
+    ckpt, model = write_run(tmp_path / "ssmae", args)
+    weights_cli(["export", str(ckpt), str(tmp_path / "out"), "--encoder-only"])
+    encoder = SSMAEEncoder.from_pretrained(tmp_path / "out")
+    assert torch.equal(encoder.spectral.blocks[1].attn.qkv.weight, model.spectral.encoder.blocks[1].attn.qkv.weight)
+    assert "spatial random (0.3), spectral random (0.3)" in (tmp_path / "out" / "README.md").read_text()
+
+    bad, _ = write_run(tmp_path / "bad", MAE_ARGS, means=MEANS[:4])
+    with pytest.raises(ValueError, match="The run's means have 4 values for the model's 6 bands"):
+        weights_cli(["export", str(bad), str(tmp_path / "bad_out")])
+    finetune = tmp_path / "finetune.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"model_factory": "EncoderDecoderFactory", "model_args": {"backbone": "s2mae_vit_tiny"}}}, finetune)
+    with pytest.raises(ValueError, match="is not a pretraining checkpoint of ours"):
+        weights_cli(["export", str(finetune), str(tmp_path / "x")])

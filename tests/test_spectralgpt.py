@@ -1,0 +1,141 @@
+"""SpectralGPT checkpoints → our S2MAE models, against synthetic checkpoints with the original key names.
+
+The shapes of the real ``SpectralGPT+.pth`` (ViT-B, 128 px, 12 bands, 4-deep 512-wide decoder) are
+reproduced exactly; a smaller one with the same names checks the numbers against an independent
+implementation of SpectralGPT's forward pass written here from its published description.
+"""
+
+import argparse
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from terratorch_specmae.cli import main as weights_cli
+from terratorch_specmae.converters import convert_spectralgpt
+from terratorch_specmae.models import SpectralMAE, SpectralViT
+
+
+def spectralgpt_state(width=768, depth=12, decoder_width=512, decoder_depth=4, side=16, t=3, p=8, groups=4, mlp=4):
+    """A SpectralGPT pretraining state dict: original key names, shapes as given (defaults: SpectralGPT+)."""
+    state = {
+        "patch_embed.proj.weight": torch.randn(width, 1, t, p, p) * 0.05,
+        "patch_embed.proj.bias": torch.randn(width) * 0.05,
+        "pos_embed_spatial": torch.randn(1, side * side, width) * 0.02,
+        "pos_embed_temporal": torch.randn(1, groups, width) * 0.02,
+        "norm.weight": 1 + torch.randn(width) * 0.05,
+        "norm.bias": torch.randn(width) * 0.05,
+        "decoder_embed.weight": torch.randn(decoder_width, width) * 0.05,
+        "decoder_embed.bias": torch.randn(decoder_width) * 0.05,
+        "mask_token": torch.randn(1, 1, decoder_width) * 0.02,
+        "decoder_pos_embed_spatial": torch.randn(1, side * side, decoder_width) * 0.02,
+        "decoder_pos_embed_temporal": torch.randn(1, groups, decoder_width) * 0.02,
+        "decoder_norm.weight": 1 + torch.randn(decoder_width) * 0.05,
+        "decoder_norm.bias": torch.randn(decoder_width) * 0.05,
+        "decoder_pred.weight": torch.randn(t * p * p, decoder_width) * 0.05,
+        "decoder_pred.bias": torch.randn(t * p * p) * 0.05,
+    }
+    for prefix, n, d in (("blocks", depth, width), ("decoder_blocks", decoder_depth, decoder_width)):
+        for i in range(n):
+            b = f"{prefix}.{i}."
+            for norm in ("norm1", "norm2"):
+                state[b + norm + ".weight"], state[b + norm + ".bias"] = 1 + torch.randn(d) * 0.05, torch.randn(d) * 0.05
+            for name, shape in (("attn.q", (d, d)), ("attn.k", (d, d)), ("attn.v", (d, d)), ("attn.proj", (d, d)),
+                                ("mlp.fc1", (mlp * d, d)), ("mlp.fc2", (d, mlp * d))):  # fmt: skip
+                state[b + name + ".weight"] = torch.randn(*shape) / math.sqrt(shape[1])
+                state[b + name + ".bias"] = torch.randn(shape[0]) * 0.05
+    return state
+
+
+def write_checkpoint(path, state):
+    """As SpectralGPT's training script saves it: model, optimizer, epoch, scaler and argparse args."""
+    args = argparse.Namespace(model="mae_vit_base_patch8_128", input_size=128, mask_ratio=0.9, epochs=200)
+    torch.save({"model": state, "optimizer": {}, "epoch": 199, "scaler": {}, "args": args}, path)
+    return path
+
+
+def reference_encoder(state, x, heads, eps=1e-6):
+    """SpectralGPT's encoder forward pass (no masking): cube tokens (group, row, col), spatial table tiled
+    over groups plus spectral table repeated over cells, pre-norm blocks with separate q/k/v, final norm."""
+    w = state["patch_embed.proj.weight"]
+    t, p = w.shape[2], w.shape[3]
+    tokens = F.conv3d(x[:, None], w, state["patch_embed.proj.bias"], stride=(t, p, p))  # [B, D, G, h, w]
+    b, d, g, h, wd = tokens.shape
+    tokens = tokens.flatten(3).permute(0, 2, 3, 1)  # [B, G, h·w, D]
+    tokens = tokens + state["pos_embed_spatial"][:, None] + state["pos_embed_temporal"][:, :, None]
+    x = tokens.reshape(b, g * h * wd, d)
+    depth = len({k.split(".")[1] for k in state if k.startswith("blocks.")})
+    for i in range(depth):
+        s = {k[len(f"blocks.{i}.") :]: v for k, v in state.items() if k.startswith(f"blocks.{i}.")}
+        y = F.layer_norm(x, (d,), s["norm1.weight"], s["norm1.bias"], eps)
+        q, k, v = (F.linear(y, s[f"attn.{n}.weight"], s[f"attn.{n}.bias"]).reshape(b, -1, heads, d // heads).transpose(1, 2) for n in "qkv")
+        attn = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d // heads), dim=-1) @ v
+        x = x + F.linear(attn.transpose(1, 2).reshape(b, -1, d), s["attn.proj.weight"], s["attn.proj.bias"])
+        y = F.layer_norm(x, (d,), s["norm2.weight"], s["norm2.bias"], eps)
+        x = x + F.linear(F.gelu(F.linear(y, s["mlp.fc1.weight"], s["mlp.fc1.bias"])), s["mlp.fc2.weight"], s["mlp.fc2.bias"])
+    return F.layer_norm(x, (d,), state["norm.weight"], state["norm.bias"], eps)
+
+
+def test_spectralgpt_plus_shapes_convert_to_s2mae_vit_base(tmp_path):
+    state = spectralgpt_state()
+    path = write_checkpoint(tmp_path / "SpectralGPT+.pth", state)
+    mae = convert_spectralgpt(path, mae=True)
+    assert isinstance(mae, SpectralMAE) and mae.encoder.img_size == (128, 128) and mae.encoder.embed_dim == 768
+    assert len(mae.encoder.blocks) == 12 and mae.encoder.blocks[0].attn.num_heads == 12
+    assert mae.encoder.bands == ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
+    ours = mae.state_dict()
+    assert len(ours) == len(state) - 2 * 2 * 16  # per block, q/k/v weight+bias (6) became qkv weight+bias (2)
+    assert torch.equal(ours["encoder.tokenizer.proj.weight"], state["patch_embed.proj.weight"])
+    assert torch.equal(ours["encoder.pos_embed.spectral"], state["pos_embed_temporal"])
+    assert torch.equal(ours["decoder.pos_embed.spatial"], state["decoder_pos_embed_spatial"])
+    assert torch.equal(ours["decoder.mask_token"], state["mask_token"])
+    assert torch.equal(ours["decoder.pred.weight"], state["decoder_pred.weight"])
+    for prefix, theirs in (("encoder.blocks.7", "blocks.7"), ("decoder.blocks.3", "decoder_blocks.3")):
+        qkv = torch.cat([state[f"{theirs}.attn.{n}.weight"] for n in "qkv"])
+        assert torch.equal(ours[f"{prefix}.attn.qkv.weight"], qkv)
+        assert torch.equal(ours[f"{prefix}.attn.qkv.bias"], torch.cat([state[f"{theirs}.attn.{n}.bias"] for n in "qkv"]))
+        assert torch.equal(ours[f"{prefix}.mlp.fc1.weight"], state[f"{theirs}.mlp.fc1.weight"])
+    encoder = convert_spectralgpt(path)
+    assert isinstance(encoder, SpectralViT) and torch.equal(encoder.norm.weight, state["norm.weight"])
+    assert "SpectralGPT+.pth" in encoder.pretrained_cfg.source and encoder.pretrained_cfg.img_size == [128, 128]
+
+
+def test_converted_encoder_computes_what_spectralgpt_computes(tmp_path, true_fp32):
+    state = spectralgpt_state(width=64, depth=2, decoder_width=32, decoder_depth=1, side=4)
+    path = write_checkpoint(tmp_path / "small.pth", state)
+    encoder = convert_spectralgpt(path, num_heads=4)
+    x = torch.randn(2, 12, 32, 32)
+    ours = encoder.forward_blocks(encoder.embed(x)[0], [encoder.depth - 1])[0]
+    with torch.no_grad():
+        assert torch.allclose(ours, reference_encoder(state, x, heads=4), atol=1e-5)
+
+
+def test_command_writes_a_loadable_folder_and_bad_files_are_clear_errors(tmp_path, capsys):
+    state = spectralgpt_state(width=64, depth=2, decoder_width=32, decoder_depth=1, side=4)
+    path = write_checkpoint(tmp_path / "small.pth", state)
+    weights_cli(["convert-spectralgpt", str(path), str(tmp_path / "out"), "--mae", "--num-heads", "4"])
+    assert "SpectralMAE (12 bands) written to" in capsys.readouterr().out
+    loaded = SpectralMAE.from_pretrained(tmp_path / "out")
+    assert torch.equal(loaded.decoder.pos_embed.spectral, state["decoder_pos_embed_temporal"])
+    assert "converted from the SpectralGPT checkpoint small.pth" in (tmp_path / "out" / "README.md").read_text()
+    # a Landsat model from the converted folder: bands fitted by name and standard key
+    landsat = SpectralViT.from_pretrained(tmp_path / "out", bands="landsat7", img_size=64)
+    table = state["pos_embed_temporal"][0]  # groups (B01 B02 B03) (B04 B05 B06) (B07 B08 B8A) (B09 B11 B12)
+    assert torch.allclose(landsat.pos_embed.spectral[0, 0], (table[0] + table[0] + table[1]) / 3, atol=1e-6)
+    assert torch.allclose(landsat.pos_embed.spectral[0, 1], (table[2] + table[3] + table[3]) / 3, atol=1e-6)
+
+    with pytest.raises(ValueError, match="not found"):
+        convert_spectralgpt(tmp_path / "absent.pth")
+    other = tmp_path / "resnet.pth"
+    torch.save({"model": {"conv1.weight": torch.zeros(64, 3, 7, 7)}}, other)
+    with pytest.raises(ValueError, match="is not a SpectralGPT pretraining checkpoint.*conv1.weight"):
+        convert_spectralgpt(other)
+    extra = tmp_path / "extra.pth"
+    write_checkpoint(extra, {**state, "pos_embed_class": torch.zeros(1, 1, 64)})
+    with pytest.raises(ValueError, match=r"Unknown SpectralGPT keys .*\['pos_embed_class'\]"):
+        convert_spectralgpt(extra)
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(b"\x80\x02 not a pickle")
+    with pytest.raises(ValueError, match="Could not read .*corrupt.pth"):
+        convert_spectralgpt(corrupt)
