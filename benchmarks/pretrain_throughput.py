@@ -33,6 +33,12 @@ state at the time:
 * Achieved FLOP/s = FLOPs per step / median step time, and its fraction of the matmul peak of
   the matching dtype measured in the same run (best of square ``torch.matmul`` at
   ``--matmul-sizes``, timed before and after the model runs; the max is used).
+* ``--compile ours|both`` compiles the transformer blocks of our models, or of PrithviMAE's too
+  (``nn.Module.compile``; ours via the ``compile`` model option) and times them after compilation; ``--no-fused-adamw`` uses
+  AdamW's per-parameter loop instead of the fused kernel (both models get the same optimizer).
+* ``--extra sigmae ssmae`` adds rows (not in the ratio) for the SIGMAE ViT (2D patches of 8 px over
+  the same 12 bands, saliency masking) and the SS-MAE host (7 × 7 patches of 49 bands + DSM,
+  batch ``--ssmae-batch-size``), each with samples/s and its fraction of the peak.
 * ``--profile`` adds a ``torch.profiler`` breakdown of one step per model and mode (top ops by
   self CPU / device time, side by side), taken after that mode's timed windows.
 
@@ -42,6 +48,7 @@ Examples (from the repository root)::
     python benchmarks/pretrain_throughput.py --size tiny --windows 3 --warmup 1   # quick check (~2-3 min)
     python benchmarks/pretrain_throughput.py --modes bf16 --profile --json out.json
     python benchmarks/pretrain_throughput.py --device cuda        # the default when a GPU is present
+    python benchmarks/pretrain_throughput.py --modes bf16 --compile --extra sigmae ssmae
 """
 
 from __future__ import annotations
@@ -72,11 +79,11 @@ PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 # models
 
 
-def build_models(size: str, mask_ratio: float) -> dict[str, tuple[nn.Module, Callable]]:
+def build_models(size: str, mask_ratio: float, compile_blocks: str = "none") -> dict[str, tuple[nn.Module, Callable]]:
     """Both MAEs, each with a ``loss_fn(x)`` taking the same ``[B, 12, H, W]`` batch."""
     from terratorch.models.backbones.prithvi_mae import PrithviMAE
 
-    ours = build_mae(size, img_size=IMG, mask_ratio=mask_ratio, **DECODER)
+    ours = build_mae(size, img_size=IMG, mask_ratio=mask_ratio, compile=compile_blocks != "none", **DECODER)
     prithvi = PrithviMAE(
         img_size=IMG,
         patch_size=(1, P, P),
@@ -87,6 +94,10 @@ def build_models(size: str, mask_ratio: float) -> dict[str, tuple[nn.Module, Cal
         **DECODER,
     )
 
+    if compile_blocks == "both":
+        for block in [*prithvi.encoder.blocks, *prithvi.decoder.decoder_blocks]:
+            block.compile(dynamic=False)
+
     def ours_loss(x: torch.Tensor) -> torch.Tensor:
         return ours(x).loss["loss"]
 
@@ -95,6 +106,19 @@ def build_models(size: str, mask_ratio: float) -> dict[str, tuple[nn.Module, Cal
         return loss["loss"]
 
     return {"S2MAE": (ours, ours_loss), "PrithviMAE": (prithvi, prithvi_loss)}
+
+
+def build_extra(name: str, size: str, mask_ratio: float, batch_size: int, ssmae_batch_size: int, compile_blocks: bool):
+    """The other pretraining models: ``(model, loss_fn, input batch)``."""
+    if name == "sigmae":
+        model = build_mae(size, family="sigmae", img_size=IMG, patch_size=P, mask_ratio=mask_ratio,
+                          compile=compile_blocks != "none", **DECODER)  # fmt: skip
+        return model, lambda x: model(x).loss["loss"], torch.randn(batch_size, BANDS, IMG, IMG).abs()
+    from terratorch_specmae.models.ssmae import SSMAE
+
+    bands = [f"{400 + 10 * i}nm" for i in range(49)] + ["DSM"]  # Houston-like: 48 HSI bands + LiDAR DSM
+    model = SSMAE(bands=bands, spectral_masking="redundant_spectra")  # SS-MAE's sizes: 256 wide, depth 2, 8 heads
+    return model, lambda x: model(x).loss["loss"], torch.randn(ssmae_batch_size, len(bands), 7, 7)
 
 
 def to_frames(x: torch.Tensor) -> torch.Tensor:
@@ -350,6 +374,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-other-load", type=float, default=0.15,
                         help="leave out windows where other processes kept more than this share of all cores "
                              "busy (default: 0.15)")
+    parser.add_argument("--compile", choices=["none", "ours", "both"], default="none",
+                        help="torch.compile the transformer blocks of our models (ours) or of every model (both)")
+    parser.add_argument("--no-fused-adamw", dest="fused_adamw", action="store_false",
+                        help="AdamW's per-parameter loop instead of its fused kernel (default: fused, both models)")
+    parser.add_argument("--extra", nargs="*", choices=["sigmae", "ssmae"], default=[],
+                        help="also time these models (rows outside the S2MAE / PrithviMAE ratio)")
+    parser.add_argument("--ssmae-batch-size", type=int, default=256, help="SS-MAE batch (7 × 7 patches; default: 256)")
     parser.add_argument("--profile", action="store_true", help="also profile one step per model in each mode")
     parser.add_argument("--profile-rows", type=int, default=15, help="rows of the profile tables (default: 15)")
     parser.add_argument("--seed", type=int, default=0)
@@ -365,12 +396,17 @@ def main() -> None:
     torch.manual_seed(args.seed)
     t_start = time.perf_counter()
 
-    models = build_models(args.size, args.mask_ratio)
+    models = build_models(args.size, args.mask_ratio, args.compile)
     precision_after_import = torch.get_float32_matmul_precision()  # TerraTorch's import may have changed it
     torch.set_float32_matmul_precision(args.fp32_matmul_precision)
     tokens = check_equal_tokens(models, device)
-    params = {name: sum(p.numel() for p in m.parameters()) for name, (m, _) in models.items()}
     x = torch.randn(args.batch_size, BANDS, IMG, IMG, device=device)
+    inputs = dict.fromkeys(models, x)
+    for name in args.extra:
+        model, loss_fn, batch = build_extra(name, args.size, args.mask_ratio, args.batch_size, args.ssmae_batch_size, args.compile)
+        label = {"sigmae": "SIGMAE", "ssmae": "SS-MAE+MRS"}[name]
+        models[label], inputs[label] = (model, loss_fn), batch.to(device)
+    params = {name: sum(p.numel() for p in m.parameters()) for name, (m, _) in models.items()}
 
     machine = describe_machine(device)
     print(f"device {device} ({machine}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
@@ -388,9 +424,11 @@ def main() -> None:
         steps, flops = {}, {}
         for name, (model, loss_fn) in models.items():
             model.to(device).train()
-            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
-            steps[name] = make_step(model, loss_fn, optimizer, x, device, mode)
-            flops[name] = count_flops(model, loss_fn, x, device, mode)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05, fused=args.fused_adamw or None)
+            steps[name] = make_step(model, loss_fn, optimizer, inputs[name], device, mode)
+            for _ in range(0 if args.compile == "none" else 1):  # compile outside the FLOP counter
+                steps[name]()
+            flops[name] = count_flops(model, loss_fn, inputs[name], device, mode)
             for _ in range(args.warmup):
                 steps[name]()
             sync(device)
@@ -405,8 +443,9 @@ def main() -> None:
                 "window_step_s": times[name],
                 "window_other_load": loads[name],
                 "windows_used": n_clean,
-                "samples_per_s": args.batch_size / step_time,
-                "gflop_per_sample": flops[name] / args.batch_size / 1e9,
+                "batch_size": len(inputs[name]),
+                "samples_per_s": len(inputs[name]) / step_time,
+                "gflop_per_sample": flops[name] / len(inputs[name]) / 1e9,
                 "achieved_gflops": flops[name] / step_time / 1e9,
             })
             shown = ", ".join(
@@ -431,15 +470,16 @@ def main() -> None:
     print(f"\nViT-{args.size}, {BANDS} bands × {IMG}² px, {tokens['tokens']} tokens of "
           f"{tokens['values_per_token']} values, mask {args.mask_ratio} ({tokens['visible_tokens_in_encoder']} "
           f"visible), batch {args.batch_size}, {args.windows} windows × {args.steps} steps, "
-          f"fp32 matmul precision {args.fp32_matmul_precision}")
+          f"fp32 matmul precision {args.fp32_matmul_precision}, {'eager' if args.compile == 'none' else 'compiled blocks: ' + args.compile}, "
+          f"AdamW {'fused' if args.fused_adamw else 'per-parameter loop'}")
     print("matmul peak: " + ", ".join(
         f"{m} {peaks[m] / 1e9:.0f} GFLOP/s (before {peaks_before[m] / 1e9:.0f}, after {peaks_after[m] / 1e9:.0f})"
         for m in args.modes))
-    header = f"{'model':<12}{'mode':<6}{'samples/s':>11}{'s/step':>9}{'GFLOP/sample':>14}{'GFLOP/s':>10}{'of peak':>9}"
+    header = f"{'model':<12}{'mode':<6}{'batch':>6}{'samples/s':>11}{'s/step':>9}{'GFLOP/sample':>14}{'GFLOP/s':>10}{'of peak':>9}"
     print(header)
     print("-" * len(header))
     for r in results:
-        print(f"{r['model']:<12}{r['mode']:<6}{r['samples_per_s']:>11.2f}{r['step_s']:>9.2f}"
+        print(f"{r['model']:<12}{r['mode']:<6}{r['batch_size']:>6}{r['samples_per_s']:>11.2f}{r['step_s']:>9.2f}"
               f"{r['gflop_per_sample']:>14.1f}{r['achieved_gflops']:>10.0f}{r['fraction_of_peak']:>9.1%}")
     ratios, paired = {}, {}
     for mode in args.modes:

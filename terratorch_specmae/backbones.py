@@ -92,13 +92,16 @@ def parse_command_line_values(options: dict) -> dict:
 
     ``terratorch fit --model.init_args.model_args.mask_ratio=0.75`` hands the value over as the
     string ``"0.75"`` (``model_args`` is an untyped dict), where the config file gives a float.
-    Strings that YAML reads as a string stay as they are, and ``*path`` values are never parsed.
+    Strings that YAML reads as a string stay as they are; ``*path`` values are not parsed, except
+    that ``null``/``None`` (what ``--…ckpt_path=null`` hands over) means no path.
     """
     parsed = {}
     for key, value in options.items():
         if isinstance(value, dict):
             value = parse_command_line_values(value)
-        elif isinstance(value, str) and not key.endswith("path"):
+        elif isinstance(value, str) and key.endswith("path"):
+            value = None if value.strip() in ("", "None", "null", "~") else value  # `--…ckpt_path=null` arrives as "None"
+        elif isinstance(value, str):
             try:
                 value = yaml.safe_load(value) if value.strip() else value
             except yaml.YAMLError:

@@ -33,8 +33,11 @@ def _as_tensor(value):
 
 
 def _output_dir(trainer: pl.Trainer, subdir: str, out_dir: str | None) -> Path:
-    root = out_dir or trainer.log_dir or trainer.default_root_dir
-    return Path(root) / subdir
+    """``<log dir>/<subdir>``. Read from the logger, not ``trainer.log_dir``: that one is a collective
+    (a broadcast from rank 0) and the callbacks draw on rank 0 alone, so under DDP it would hang."""
+    logger = trainer.logger
+    root = out_dir or (logger.log_dir if logger is not None and getattr(logger, "log_dir", None) else None)
+    return Path(root or trainer.default_root_dir) / subdir
 
 
 class _FirstValBatchCallback(pl.Callback):

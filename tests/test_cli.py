@@ -459,3 +459,49 @@ def test_exported_folder_fine_tunes_locally_and_through_a_hub_endpoint(pretraine
         fine_tune("hf://olinda/s2mae-tiny", tmp_path / "hub", {"HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(cache)})
         assert len(hub.downloads()) == 2  # config.json and model.safetensors
     fine_tune("hf://olinda/s2mae-tiny", tmp_path / "offline", {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)})
+
+
+def _deterministic_cls_config(tmp_path: Path) -> Path:
+    """configs/specmae_cls.yaml without the randomness a data-parallel run cannot share: no head
+    dropout, no augmentation (the 80 training chips are then the same global batch in any order);
+    checkpoints keep the last step."""
+    config = yaml.safe_load((ROOT / "configs/specmae_cls.yaml").read_text())
+    config["model"]["init_args"]["model_args"]["head_dropout"] = 0.0
+    config["data"]["init_args"]["train_transform"] = [{"class_path": "albumentations.pytorch.transforms.ToTensorV2"}]
+    for callback in config["trainer"]["callbacks"]:  # keep the latest weights, not the best epoch's
+        if callback["class_path"].endswith("ModelCheckpoint"):
+            callback["init_args"] = {"save_last": True}
+    path = tmp_path / "cls.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_ddp_on_two_cpu_processes_matches_one_process_with_the_same_global_batch(tmp_path):
+    """The same YAML; only trainer settings (and the per-process batch) change: 2 gloo processes × 40 chips
+    vs 1 process × 80 chips, one step per epoch. The weights after 3 steps agree far closer than one
+    step moves them."""
+    config = _deterministic_cls_config(tmp_path)
+    ddp = ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu", "--data.init_args.batch_size=40"]
+    runs = {
+        "single": ["--trainer.max_epochs=3", "--data.init_args.batch_size=80"],
+        "ddp": ["--trainer.max_epochs=3", *ddp],
+        "one_step": ["--trainer.max_epochs=2", "--data.init_args.batch_size=80"],
+    }
+    weights = {}
+    for name, args in runs.items():
+        terratorch("fit", "-c", str(config), *args, "--trainer.limit_val_batches=1", f"--trainer.default_root_dir={tmp_path / name}")
+        ckpt = torch.load(only((tmp_path / name).rglob("last.ckpt")), map_location="cpu", weights_only=True)
+        weights[name] = torch.cat([v.float().flatten() for k, v in sorted(ckpt["state_dict"].items())])
+    step = (weights["single"] - weights["one_step"]).norm()
+    assert step > 0
+    assert (weights["ddp"] - weights["single"]).norm() < 1e-3 * step
+
+
+def test_pretraining_runs_under_ddp_from_the_same_yaml(tmp_path):
+    terratorch(
+        "fit", "-c", "configs/specmae_pretrain_s2mae.yaml", *QUICK, "--trainer.strategy=ddp", "--trainer.devices=2",
+        "--trainer.accelerator=cpu", "--data.init_args.batch_size=4", f"--trainer.default_root_dir={tmp_path}",
+    )  # fmt: skip
+    state = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values())
+    assert list(tmp_path.rglob("reconstructions/reconstruction_epoch000.png"))  # drawn on rank 0, no hang

@@ -9,6 +9,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from terratorch_specmae.masking import gather_tokens, scatter_mask
+from terratorch_specmae.models.encoder import run_block
 from terratorch_specmae.models.pos_embed import SpatialSpectralPosEmbed
 from terratorch_specmae.models.tokenizer import TokenGrid
 
@@ -37,6 +38,7 @@ class MAEDecoder(nn.Module):
         mlp_ratio: float = 4.0,
         pos_embed: str = "sincos",
         layer_norm_eps: float = 1e-6,
+        grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         if embed_dim % num_heads:
@@ -50,6 +52,7 @@ class MAEDecoder(nn.Module):
         )
         self.norm = norm_layer(embed_dim)
         self.pred = nn.Linear(embed_dim, pixels_per_token)
+        self.grad_checkpointing = grad_checkpointing
         nn.init.normal_(self.mask_token, std=0.02)
 
     def forward(
@@ -64,5 +67,5 @@ class MAEDecoder(nn.Module):
         if ids_decode is not None:
             x = gather_tokens(x, ids_decode)
         for block in self.blocks:
-            x = block(x)
+            x = run_block(block, x, self.grad_checkpointing)
         return self.pred(self.norm(x))

@@ -12,6 +12,7 @@ from functools import partial
 import torch
 from timm.models.vision_transformer import Block
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from terratorch_specmae.adaptation import NEW_BAND_INITS, POS_EMBED_RESIZES
 from terratorch_specmae.bands import resolve_bands
@@ -22,6 +23,23 @@ from terratorch_specmae.models.tokenizer import CubeTokenizer, TokenGrid
 
 FOLD_MODES = ("concat", "mean", "none")
 NAN_POLICIES = ("error", "fill")
+
+
+def compile_blocks(blocks: nn.ModuleList, options: bool | dict) -> dict | None:
+    """``torch.compile`` each block in place (``nn.Module.compile``: parameter names stay as they are)."""
+    if not options:
+        return None
+    options = {"dynamic": False, **(options if isinstance(options, dict) else {})}
+    for block in blocks:
+        block.compile(**options)
+    return options
+
+
+def run_block(block: nn.Module, tokens: torch.Tensor, checkpointed: bool) -> torch.Tensor:
+    """``block(tokens)``, with activation checkpointing when asked and gradients are being recorded."""
+    if checkpointed and torch.is_grad_enabled():
+        return checkpoint(block, tokens, use_reentrant=False)
+    return block(tokens)
 
 
 def fold_spectral_groups(tokens: torch.Tensor, groups: int, mode: str = "concat") -> torch.Tensor:
@@ -72,6 +90,14 @@ class SpectralViT(nn.Module, HubMixin):
         nan_policy: ``"error"`` (NaN pixels raise) or ``"fill"`` (NaN pixels become 0).
         layer_norm_eps: epsilon of the blocks' and the final LayerNorms (1e-6, as timm's ViT, MAE
             and SpectralGPT).
+        grad_checkpointing: recompute each block's activations in the backward pass instead of
+            keeping them (activation checkpointing): less memory per sample, about one more
+            forward pass of compute.
+        compile: ``torch.compile`` each transformer block (``True``, or a dict of
+            ``torch.compile`` options; default ``dynamic=False``). The sequence lengths are fixed
+            — every sample keeps the same number of visible tokens — so a block compiles once per
+            image size, not per step. The NaN check of ``nan_policy="error"`` is skipped inside
+            compiled code.
         ckpt_path: weights to load: a file (a pretraining or fine-tuning checkpoint of ours,
             safetensors, a state dict), a ``save_pretrained`` folder, ``hf://org/repo[@rev][/file]``
             or ``{repo_id, filename, revision}`` (see :func:`terratorch_specmae.checkpoints.load_weights`).
@@ -107,6 +133,8 @@ class SpectralViT(nn.Module, HubMixin):
         dynamic_img_size: bool = True,
         num_frames: int = 1,
         layer_norm_eps: float = 1e-6,
+        grad_checkpointing: bool = False,
+        compile: bool | dict = False,  # noqa: A002 (TerraTorch's backbone_* naming: backbone_compile)
         ckpt_path: str | dict | None = None,
         pretrained_bands: str | Sequence[str] | None = None,
         pretrained_img_size: int | Sequence[int] | None = None,
@@ -133,6 +161,7 @@ class SpectralViT(nn.Module, HubMixin):
         self.img_size = _pair(img_size)
         self.embed_dim, self.depth = embed_dim, depth
         self.fold, self.nan_policy, self.dynamic_img_size = fold, nan_policy, dynamic_img_size
+        self.grad_checkpointing = grad_checkpointing
 
         if spectral_patch_size is None:
             spectral_patch_size = len(self.bands)
@@ -160,6 +189,7 @@ class SpectralViT(nn.Module, HubMixin):
             self.load_report = load_weights(
                 self, ckpt_path, pretrained_bands, pretrained_img_size, new_band_init, resize_pos_embed
             )
+        self.compile_options = compile_blocks(self.blocks, compile)
 
     @property
     def groups(self) -> int:
@@ -205,7 +235,7 @@ class SpectralViT(nn.Module, HubMixin):
             )
         if not x.is_floating_point():
             return x.float()
-        if self.nan_policy == "error":
+        if self.nan_policy == "error" and not torch.compiler.is_compiling():  # data-dependent: no graph break
             nan = torch.isnan(x)
             if nan.any():
                 raise ValueError(
@@ -236,7 +266,7 @@ class SpectralViT(nn.Module, HubMixin):
         outputs = []
         last = max(out_indices)
         for i, block in enumerate(self.blocks[: last + 1]):
-            tokens = block(tokens)
+            tokens = run_block(block, tokens, self.grad_checkpointing)
             if i in out_indices:
                 outputs.append(self.norm(tokens) if i == self.depth - 1 else tokens)
         return outputs

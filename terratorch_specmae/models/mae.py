@@ -12,7 +12,7 @@ from terratorch_specmae.checkpoints import load_weights
 from terratorch_specmae.hub import HubMixin
 from terratorch_specmae.masking import TokenMask, build_masking, gather_tokens
 from terratorch_specmae.models.decoder import MAEDecoder
-from terratorch_specmae.models.encoder import SpectralViT
+from terratorch_specmae.models.encoder import SpectralViT, compile_blocks
 from terratorch_specmae.models.tokenizer import TokenGrid, patchify, unpatchify
 
 TARGET_NORMS = ("minmax", "standardize", "none")
@@ -127,7 +127,9 @@ class SpectralMAE(nn.Module, HubMixin):
             num_heads=decoder_num_heads,
             pos_embed=decoder_pos_embed,
             layer_norm_eps=encoder.norm.eps,
+            grad_checkpointing=encoder.grad_checkpointing,  # one switch for the whole MAE
         )
+        compile_blocks(self.decoder.blocks, encoder.compile_options or False)
         self.load_report = None
         if ckpt_path:
             self.load_report = load_weights(

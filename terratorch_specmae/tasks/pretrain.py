@@ -9,7 +9,8 @@ from terratorch.models.model import ReconstructionOutput
 from terratorch.tasks import ReconstructionTask
 from terratorch.tasks.optimizer_factory import optimizer_factory
 
-DEFAULT_OPTIMIZER_HPARAMS = {"weight_decay": 0.05, "betas": (0.9, 0.95)}
+# MAE's AdamW settings; `fused` runs the update as one kernel per parameter group (CPU and CUDA)
+DEFAULT_OPTIMIZER_HPARAMS = {"weight_decay": 0.05, "betas": (0.9, 0.95), "fused": True}
 
 
 class SpectralMAETask(ReconstructionTask):
