@@ -292,6 +292,7 @@ class SpectralViT(nn.Module, HubMixin):
     def hub_config(self) -> dict:
         config = super().hub_config()
         config.pop("in_chans", None)  # the bands name the channels
+        config.pop("compile", None)  # how to run it here, not what it is
         config.update(bands=list(self.bands), img_size=list(self.img_size), out_indices=list(self.out_indices))
         return config
 
