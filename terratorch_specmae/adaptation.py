@@ -141,8 +141,6 @@ def resize_spatial_table(
     table: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int]
 ) -> torch.Tensor:
     """Spatial table ``[1, h·w, D]`` of one token grid resampled (bicubic) to another."""
-    if tuple(old_grid) == tuple(new_grid):
-        return table
     return resample_abs_pos_embed(table, new_size=list(new_grid), old_size=list(old_grid), num_prefix_tokens=0)
 
 
@@ -187,18 +185,19 @@ def adapt_encoder_state(
     source: SourceLayout,
     new_band_init: str = "wavelength",
     resize_pos_embed: str = "interpolate",
-) -> tuple[dict[str, torch.Tensor], list[str]]:
+) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
     """A :class:`SpectralViT` checkpoint state (keys without prefix) fitted to ``encoder``'s bands and grid.
 
-    Returns the adapted state and notes on what was adapted. Shapes that cannot be adapted
-    (width, depth, patch size, bands per cube) are left for the caller's shape check to report.
+    Returns the adapted state, notes on what was adapted and the model's bands the checkpoint
+    lacks. Shapes that cannot be adapted (width, depth, patch size, bands per cube) are left for
+    the caller's shape check to report.
     """
     if resize_pos_embed not in POS_EMBED_RESIZES:
         raise ValueError(f"resize_pos_embed must be one of {POS_EMBED_RESIZES}, got {resize_pos_embed!r}.")
-    state, notes = dict(state), []
+    state, notes, new = dict(state), [], []
     key = "tokenizer.proj.weight"
     if key not in state:
-        return state, notes
+        return state, notes, new
     what = type(encoder).__name__
     t_src, p_src = _kernel_layout(state, key, what)
     t, p = encoder.tokenizer.spectral_patch_size, encoder.patch_size
@@ -221,27 +220,41 @@ def adapt_encoder_state(
             f"{what}: the checkpoint's tokens span {t_src} bands ({'2D patches' if src_2d else 'cubes'}), this "
             f"model's {t} ({'2D patches' if model_2d else 'cubes'}); set spectral_patch_size to match."
         )
+    mixing = None
     if bands != model_bands:
         mixing = band_mixing(model_bands, bands, new_band_init)
-        new = [b for b, row in zip(model_bands, mixing) if row.max() < 1]
+        new = [b for b in model_bands if match_band(b, bands) is None]
         if src_2d and model_2d:
             state[key] = mix_band_slices(state[key], mixing, dim=2)
-        if spectral is not None and encoder.pos_embed.kind == "learnable":
-            state["pos_embed.spectral"] = group_table(spectral, mixing, t_src, t)
         notes.append(
             f"bands {list(bands)} → {list(model_bands)}"
             + (f" (new, {new_band_init}-initialised: {new})" if new else "")
         )
-    spatial = state.get("pos_embed.spatial")
-    if spatial is not None and encoder.pos_embed.kind == "learnable":
-        old, target = source_grid(spatial, source, p), encoder.pos_embed.grid_size
-        if tuple(old) != tuple(target):
-            if resize_pos_embed == "interpolate":
-                state["pos_embed.spatial"] = resize_spatial_table(spatial, old, target)
-            else:
-                state["pos_embed.spatial"] = encoder.pos_embed.spatial.detach().clone()
-            notes.append(f"spatial positions {old[0]}×{old[1]} → {target[0]}×{target[1]} ({resize_pos_embed})")
-    return state, notes
+    notes += fit_position_tables(state, encoder.pos_embed, mixing, t_src, t, source, p, resize_pos_embed)
+    return state, notes, new
+
+
+def fit_position_tables(
+    state: dict, pos_embed, mixing: torch.Tensor | None, source_t: int, target_t: int, source: SourceLayout,
+    patch_size: int, resize_pos_embed: str,
+) -> list[str]:
+    """Fit the learnable tables of ``state`` (``pos_embed.spectral`` / ``.spatial``) to ``pos_embed``, in place:
+    spectral rows follow the bands (``mixing``; None: the same bands), the spatial table the grid."""
+    if pos_embed.kind != "learnable":
+        return []
+    spectral, spatial = state.get("pos_embed.spectral"), state.get("pos_embed.spatial")
+    if spectral is not None and mixing is not None:
+        state["pos_embed.spectral"] = group_table(spectral, mixing, source_t, target_t)
+    if spatial is None:
+        return []
+    old, target = source_grid(spatial, source, patch_size), pos_embed.grid_size
+    if tuple(old) == tuple(target):
+        return []
+    if resize_pos_embed == "interpolate":
+        state["pos_embed.spatial"] = resize_spatial_table(spatial, old, target)
+    else:
+        state["pos_embed.spatial"] = pos_embed.spatial.detach().clone()
+    return [f"spatial positions {old[0]}×{old[1]} → {target[0]}×{target[1]} ({resize_pos_embed})"]
 
 
 def adapt_decoder_state(
@@ -269,14 +282,5 @@ def adapt_decoder_state(
             value = state[name]
             per_band = value.reshape(len(bands), pixels, *value.shape[1:])
             state[name] = mix_band_slices(per_band, mixing, dim=0).reshape(len(model_bands) * pixels, *value.shape[1:])
-    if decoder.pos_embed.kind == "learnable":
-        spectral, spatial = state.get("pos_embed.spectral"), state.get("pos_embed.spatial")
-        if spectral is not None and mixing is not None:
-            state["pos_embed.spectral"] = group_table(spectral, mixing, t_src, t)
-        if spatial is not None:
-            old, target = source_grid(spatial, source, p), decoder.pos_embed.grid_size
-            if resize_pos_embed == "interpolate":
-                state["pos_embed.spatial"] = resize_spatial_table(spatial, old, target)
-            elif tuple(old) != tuple(target):
-                state["pos_embed.spatial"] = decoder.pos_embed.spatial.detach().clone()
+    fit_position_tables(state, decoder.pos_embed, mixing, t_src, t, source, p, resize_pos_embed)
     return state

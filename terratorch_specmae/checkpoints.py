@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from terratorch_specmae.adaptation import SourceLayout, adapt_decoder_state, adapt_encoder_state, match_band
+from terratorch_specmae.adaptation import SourceLayout, adapt_decoder_state, adapt_encoder_state
 from terratorch_specmae.bands import resolve_bands
 
 logger = logging.getLogger(__name__)
@@ -132,19 +132,19 @@ def read_weights(path: str | Path) -> WeightsFile:
     if path.suffix == ".safetensors":
         state, meta = _read_safetensors(path)
         return WeightsFile(str(path), state, _layout_from_metadata(meta), meta)
-    obj = load_torch_file(path)
-    layout, meta = SourceLayout(), {}
+    return weights_from_torch_object(path, load_torch_file(path))
+
+
+def weights_from_torch_object(path: str | Path, obj) -> WeightsFile:
+    """The :class:`WeightsFile` of what a torch file held: a state dict, or a Lightning checkpoint
+    (its ``state_dict``, with bands and image size from its hyper-parameters)."""
+    layout = SourceLayout()
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):  # Lightning
         layout = _layout_from_hparams(obj.get("hyper_parameters") or {})
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(f"Checkpoint {str(path)!r} holds no state dict of tensors (got {type(obj).__name__}).")
-    return WeightsFile(str(path), dict(obj), layout, meta)
-
-
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The tensors of a weights file or folder (see :func:`read_weights`)."""
-    return read_weights(path).state
+    return WeightsFile(str(path), dict(obj), layout)
 
 
 def _join(*parts: str) -> str:
@@ -239,39 +239,39 @@ def load_weights(
     if not encoders:
         raise ValueError(f"{type(model).__name__} has no SpectralViT encoder to load weights into.")
     new_state, used = {}, set()
+
+    def take(path: str, module: nn.Module, prefix: str, part: dict, adapted: dict) -> None:
+        """Check ``adapted`` (the module's part of the file, fitted) against ``module`` and keep it."""
+        expected = module.state_dict()
+        _check_shapes(path, {k: v for k, v in adapted.items() if k in expected}, expected, source.path, module)
+        report.unexpected += [prefix + k for k in adapted if k not in expected]
+        report.prefixes[path] = prefix
+        used.update(prefix + k for k in part)
+        new_state.update({_join(path, k): v for k, v in adapted.items() if k in expected})
+
     for path, encoder in encoders.items():
-        prefix = _find(state, ENCODER_ANCHOR, _candidate_prefixes(path, only_one=len(encoders) == 1))
+        candidates = _candidate_prefixes(path, only_one=len(encoders) == 1)
+        prefix = _find(state, ENCODER_ANCHOR, candidates)
         if prefix is None:
             sample = ", ".join(list(state)[:5])
             raise ValueError(
                 f"The checkpoint {source.path!r} holds no weights of a SpectralViT for {path or 'the model'} (looked "
-                f"for '{ENCODER_ANCHOR}' under prefixes {[p or '<none>' for p in _candidate_prefixes(path, len(encoders) == 1)]}); "
+                f"for '{ENCODER_ANCHOR}' under prefixes {[p or '<none>' for p in candidates]}); "
                 f"its first keys are: {sample}."
             )
         part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        adapted, notes = adapt_encoder_state(part, encoder, layout, new_band_init, resize_pos_embed)
-        expected = encoder.state_dict()
-        _check_shapes(path, {k: v for k, v in adapted.items() if k in expected}, expected, source.path, encoder)
-        report.unexpected += [prefix + k for k in adapted if k not in expected]
+        adapted, notes, new = adapt_encoder_state(part, encoder, layout, new_band_init, resize_pos_embed)
+        take(path, encoder, prefix, part, adapted)
         report.adapted += [f"{path or 'encoder'}: {n}" for n in notes]
-        if layout.bands is not None:
-            report.new_bands += [b for b in encoder.bands if match_band(b, layout.bands) is None and b not in report.new_bands]
-        report.prefixes[path] = prefix
-        used.update(prefix + k for k in part)
-        new_state.update({_join(path, k): v for k, v in adapted.items() if k in expected})
+        report.new_bands += [b for b in new if b not in report.new_bands]
     for path, decoder in decoders.items():
         prefix = _find(state, DECODER_ANCHOR, [_join("model", path) + ".", f"{path}."])
         if prefix is None:
             report.fresh.append(path)
             continue
         part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        adapted = adapt_decoder_state(part, decoder, _sibling_encoder(path, encoders), layout, new_band_init, resize_pos_embed)
-        expected = decoder.state_dict()
-        _check_shapes(path, {k: v for k, v in adapted.items() if k in expected}, expected, source.path, decoder)
-        report.unexpected += [prefix + k for k in adapted if k not in expected]
-        report.prefixes[path] = prefix
-        used.update(prefix + k for k in part)
-        new_state.update({_join(path, k): v for k, v in adapted.items() if k in expected})
+        encoder = _sibling_encoder(path, encoders)
+        take(path, decoder, prefix, part, adapt_decoder_state(part, decoder, encoder, layout, new_band_init, resize_pos_embed))
     report.ignored = len(set(state) - used)
     model.load_state_dict(new_state, strict=False)
     _log(report)

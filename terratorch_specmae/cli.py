@@ -16,10 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from terratorch_specmae.checkpoints import load_torch_file, load_weights, read_weights
-from terratorch_specmae.hub import PretrainedCfg
-
-LOAD_KEYS = ("ckpt_path", "pretrained_bands", "pretrained_img_size", "new_band_init", "resize_pos_embed")
+from terratorch_specmae.checkpoints import load_torch_file, load_weights, weights_from_torch_object
+from terratorch_specmae.hub import LOAD_OPTIONS, PretrainedCfg
 
 
 def _run_config(ckpt: Path, config: Path | None) -> dict:
@@ -70,10 +68,10 @@ def export_checkpoint(
             f"(model_args.model and the FullModelFactory), got model_args keys {sorted(args)}."
         )
     name = args.pop("model")
-    for key in LOAD_KEYS:  # the weights come from this checkpoint, not from what the run started from
+    for key in LOAD_OPTIONS:  # the weights come from this checkpoint, not from what the run started from
         args.pop(key, None)
     model = FULL_MODEL_REGISTRY.build(name, **args)
-    weights = read_weights(ckpt)
+    weights = weights_from_torch_object(ckpt, raw)  # the file is read once
     load_weights(model, weights)
     if encoder_only:
         if isinstance(model, SSMAE):

@@ -41,6 +41,7 @@ from terratorch_specmae.checkpoints import (
 )
 
 LOAD_OPTIONS = ("ckpt_path", "pretrained_bands", "pretrained_img_size", "new_band_init", "resize_pos_embed")
+RUN_OPTIONS = ("compile",)  # how to run a model here, not what it is: not published
 
 
 @dataclass
@@ -130,15 +131,12 @@ def _hub_download(repo_id: str, filename: str | None, revision: str | None, **kw
         raise ValueError(f"Could not get {where}: {err}") from err
 
 
-def resolve_weights(source, **download_kwargs) -> str | WeightsFile:
+def resolve_weights(source, **download_kwargs) -> str:
     """A local path (file or folder) for a weights reference.
 
     ``source``: a local path; ``hf://org/repo[@revision][/path/in/repo]`` (no path: the repo is
-    a ``save_pretrained`` folder); a mapping ``{repo_id, filename, revision}``; or a
-    :class:`~terratorch_specmae.checkpoints.WeightsFile`, returned as it is.
+    a ``save_pretrained`` folder); or a mapping ``{repo_id, filename, revision}``.
     """
-    if isinstance(source, WeightsFile):
-        return source
     if isinstance(source, Mapping):
         unknown = set(source) - {"repo_id", "filename", "revision"}
         if "repo_id" not in source or unknown:
@@ -157,9 +155,9 @@ def resolve_weights(source, **download_kwargs) -> str | WeightsFile:
 
 
 def read_pretrained(source) -> WeightsFile:
-    """The tensors and training layout of a weights reference (see :func:`resolve_weights`)."""
-    resolved = resolve_weights(source)
-    return resolved if isinstance(resolved, WeightsFile) else read_weights(resolved)
+    """The tensors and training layout of a weights reference (see :func:`resolve_weights`); a
+    :class:`~terratorch_specmae.checkpoints.WeightsFile` is returned as it is."""
+    return source if isinstance(source, WeightsFile) else read_weights(resolve_weights(source))
 
 
 def weights_for_variant(variant: str) -> WeightsFile:
@@ -245,10 +243,12 @@ class HubMixin(
 
     # ---- what a model class provides
     def hub_config(self) -> dict:
-        """The constructor arguments that rebuild this model (JSON-able)."""
+        """The constructor arguments that rebuild this model (JSON-able); the bands by name, never a count."""
         config = dict(self._hub_mixin_config or {})
-        for key in LOAD_OPTIONS:
+        for key in (*LOAD_OPTIONS, *RUN_OPTIONS, "in_chans"):
             config.pop(key, None)
+        if "bands" in self._hub_mixin_init_parameters:
+            config["bands"] = list(self.bands)
         return config
 
     def hub_card(self) -> PretrainedCfg:

@@ -290,11 +290,7 @@ class SpectralViT(nn.Module, HubMixin):
 
     # ---- Hub publishing (HubMixin)
     def hub_config(self) -> dict:
-        config = super().hub_config()
-        config.pop("in_chans", None)  # the bands name the channels
-        config.pop("compile", None)  # how to run it here, not what it is
-        config.update(bands=list(self.bands), img_size=list(self.img_size), out_indices=list(self.out_indices))
-        return config
+        return {**super().hub_config(), "img_size": list(self.img_size), "out_indices": list(self.out_indices)}
 
     @classmethod
     def _kwargs_from_config(cls, config: dict, passed: dict) -> dict:

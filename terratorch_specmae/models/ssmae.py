@@ -56,11 +56,6 @@ class _SSMAECard:
     def card_variant(self) -> str:
         return "ssmae_base"
 
-    def hub_config(self) -> dict:
-        config = super().hub_config()
-        config.pop("in_chans", None)
-        return {**config, "bands": list(self.bands)}
-
 
 class SSMAEEncoder(_SSMAECard, nn.Module, HubMixin):
     """The two SS-MAE encoders as a TerraTorch backbone (pixel classification).
