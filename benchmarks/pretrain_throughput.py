@@ -39,6 +39,11 @@ state at the time:
 * ``--extra sigmae ssmae`` adds rows (not in the ratio) for the SIGMAE ViT (2D patches of 8 px over
   the same 12 bands, saliency masking) and the SS-MAE host (7 × 7 patches of 49 bands + DSM,
   batch ``--ssmae-batch-size``), each with samples/s and its fraction of the peak.
+* ``--cpu-attention-kernel`` (default on CPUs with AVX512-BF16) adds a row ``S2MAE+kernel``: the
+  same S2MAE model with our bf16 CPU attention kernel (``cpu_attention_kernel=True``), bf16 mode
+  only (the kernel is bf16-only; in fp32 the model is the ``S2MAE`` row), with its own ratio to
+  PrithviMAE; the extra rows use the kernel too. FLOPs are counted with the kernel off (the same
+  arithmetic, which torch's counter cannot see inside our extension).
 * ``--profile`` adds a ``torch.profiler`` breakdown of one step per model and mode (top ops by
   self CPU / device time, side by side), taken after that mode's timed windows.
 
@@ -67,11 +72,14 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from terratorch_specmae.backbones import VIT_SIZES, build_mae
+from terratorch_specmae.models.cpu_attention import Attention as KernelAttention
+from terratorch_specmae.models.cpu_attention import cpu_has_avx512_bf16
 
 BANDS, IMG, T, P = 12, 128, 3, 8  # 12 bands, 128² px, cubes of 3 bands × 8 × 8 px
 FRAMES = BANDS // T  # PrithviMAE sees the 4 band groups as 4 frames of 3 channels
 DECODER = {"decoder_embed_dim": 512, "decoder_depth": 4, "decoder_num_heads": 16}
 MODES = {"fp32": None, "bf16": torch.bfloat16}
+KERNEL_ROW = "S2MAE+kernel"  # S2MAE with our CPU attention kernel (bf16 only)
 PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
@@ -79,8 +87,11 @@ PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 # models
 
 
-def build_models(size: str, mask_ratio: float, compile_blocks: str = "none") -> dict[str, tuple[nn.Module, Callable]]:
-    """Both MAEs, each with a ``loss_fn(x)`` taking the same ``[B, 12, H, W]`` batch."""
+def build_models(
+    size: str, mask_ratio: float, compile_blocks: str = "none", kernel: bool = False
+) -> dict[str, tuple[nn.Module, Callable]]:
+    """Both MAEs (and S2MAE with our attention kernel), each with a ``loss_fn(x)`` taking the same
+    ``[B, 12, H, W]`` batch."""
     from terratorch.models.backbones.prithvi_mae import PrithviMAE
 
     ours = build_mae(size, img_size=IMG, mask_ratio=mask_ratio, compile=compile_blocks != "none", **DECODER)
@@ -105,19 +116,27 @@ def build_models(size: str, mask_ratio: float, compile_blocks: str = "none") -> 
         loss, _pred, _mask = prithvi(to_frames(x), mask_ratio=mask_ratio)  # returns (loss dict, pred, mask)
         return loss["loss"]
 
-    return {"S2MAE": (ours, ours_loss), "PrithviMAE": (prithvi, prithvi_loss)}
+    models = {"S2MAE": (ours, ours_loss), "PrithviMAE": (prithvi, prithvi_loss)}
+    if kernel:
+        fast = build_mae(size, img_size=IMG, mask_ratio=mask_ratio, cpu_attention_kernel=True, **DECODER)
+        fast.load_state_dict(ours.state_dict())
+        models[KERNEL_ROW] = (fast, lambda x: fast(x).loss["loss"])
+    return models
 
 
-def build_extra(name: str, size: str, mask_ratio: float, batch_size: int, ssmae_batch_size: int, compile_blocks: bool):
+def build_extra(
+    name: str, size: str, mask_ratio: float, batch_size: int, ssmae_batch_size: int, compile_blocks: str, kernel: bool
+):
     """The other pretraining models: ``(model, loss_fn, input batch)``."""
     if name == "sigmae":
         model = build_mae(size, family="sigmae", img_size=IMG, patch_size=P, mask_ratio=mask_ratio,
-                          compile=compile_blocks != "none", **DECODER)  # fmt: skip
+                          compile=compile_blocks != "none", cpu_attention_kernel=kernel, **DECODER)  # fmt: skip
         return model, lambda x: model(x).loss["loss"], torch.randn(batch_size, BANDS, IMG, IMG).abs()
     from terratorch_specmae.models.ssmae import SSMAE
 
     bands = [f"{400 + 10 * i}nm" for i in range(49)] + ["DSM"]  # Houston-like: 48 HSI bands + LiDAR DSM
-    model = SSMAE(bands=bands, spectral_masking="redundant_spectra")  # SS-MAE's sizes: 256 wide, depth 2, 8 heads
+    # SS-MAE's sizes: 256 wide, depth 2, 8 heads
+    model = SSMAE(bands=bands, spectral_masking="redundant_spectra", cpu_attention_kernel=kernel)
     return model, lambda x: model(x).loss["loss"], torch.randn(ssmae_batch_size, len(bands), 7, 7)
 
 
@@ -146,7 +165,8 @@ def check_equal_tokens(models: dict[str, tuple[nn.Module, Callable]], device: to
         "PrithviMAE": (prithvi.encoder.blocks[0], prithvi.decoder.decoder_blocks[0], 1),  # + CLS
     }
     x = torch.randn(2, BANDS, IMG, IMG, device=device)
-    for name, (model, loss_fn) in models.items():
+    for name in first_blocks:
+        model, loss_fn = models[name]
         seen = {}
         enc, dec, cls = first_blocks[name]
         hooks = [
@@ -195,12 +215,18 @@ def _cpu_attention_flop_formulas() -> dict:
 
 
 def count_flops(model: nn.Module, loss_fn: Callable, x: torch.Tensor, device: torch.device, mode: str) -> float:
-    """FLOPs of one forward + backward (the optimizer's elementwise work is not counted)."""
+    """FLOPs of one forward + backward (the optimizer's elementwise work is not counted), with our
+    attention kernel off: the same arithmetic, in ops torch's counter sees."""
+    kernel_attention = [m for m in model.modules() if isinstance(m, KernelAttention) and m.use_cpu_kernel]
+    for m in kernel_attention:
+        m.use_cpu_kernel = False
     with FlopCounterMode(display=False, custom_mapping=_cpu_attention_flop_formulas()) as counter:
         with autocast(device, mode):
             loss = loss_fn(x)
         loss.backward()
     model.zero_grad(set_to_none=True)
+    for m in kernel_attention:
+        m.use_cpu_kernel = True
     return float(counter.get_total_flops())
 
 
@@ -381,6 +407,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--extra", nargs="*", choices=["sigmae", "ssmae"], default=[],
                         help="also time these models (rows outside the S2MAE / PrithviMAE ratio)")
     parser.add_argument("--ssmae-batch-size", type=int, default=256, help="SS-MAE batch (7 × 7 patches; default: 256)")
+    parser.add_argument("--cpu-attention-kernel", action=argparse.BooleanOptionalAction, default=None,
+                        help="add the S2MAE+kernel row (our bf16 CPU attention; default: on CPUs with AVX512-BF16)")
     parser.add_argument("--profile", action="store_true", help="also profile one step per model in each mode")
     parser.add_argument("--profile-rows", type=int, default=15, help="rows of the profile tables (default: 15)")
     parser.add_argument("--seed", type=int, default=0)
@@ -396,14 +424,18 @@ def main() -> None:
     torch.manual_seed(args.seed)
     t_start = time.perf_counter()
 
-    models = build_models(args.size, args.mask_ratio, args.compile)
+    if args.cpu_attention_kernel is None:
+        args.cpu_attention_kernel = device.type == "cpu" and "bf16" in args.modes and cpu_has_avx512_bf16()
+    models = build_models(args.size, args.mask_ratio, args.compile, args.cpu_attention_kernel)
     precision_after_import = torch.get_float32_matmul_precision()  # TerraTorch's import may have changed it
     torch.set_float32_matmul_precision(args.fp32_matmul_precision)
     tokens = check_equal_tokens(models, device)
     x = torch.randn(args.batch_size, BANDS, IMG, IMG, device=device)
     inputs = dict.fromkeys(models, x)
     for name in args.extra:
-        model, loss_fn, batch = build_extra(name, args.size, args.mask_ratio, args.batch_size, args.ssmae_batch_size, args.compile)
+        model, loss_fn, batch = build_extra(
+            name, args.size, args.mask_ratio, args.batch_size, args.ssmae_batch_size, args.compile, args.cpu_attention_kernel
+        )
         label = {"sigmae": "SIGMAE", "ssmae": "SS-MAE+MRS"}[name]
         models[label], inputs[label] = (model, loss_fn), batch.to(device)
     params = {name: sum(p.numel() for p in m.parameters()) for name, (m, _) in models.items()}
@@ -423,6 +455,8 @@ def main() -> None:
     for mode in args.modes:
         steps, flops = {}, {}
         for name, (model, loss_fn) in models.items():
+            if name == KERNEL_ROW and mode != "bf16":
+                continue  # the kernel is bf16-only: in fp32 this model is the S2MAE row
             model.to(device).train()
             optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05, fused=args.fused_adamw or None)
             steps[name] = make_step(model, loss_fn, optimizer, inputs[name], device, mode)
@@ -433,7 +467,7 @@ def main() -> None:
                 steps[name]()
             sync(device)
         times, loads, losses = interleaved_windows(steps, args.windows, args.steps, device)
-        for name in models:
+        for name in steps:
             assert torch.isfinite(losses[name]), (name, mode, losses[name])
             step_time, n_clean = clean_median(times[name], loads[name], args.max_other_load)
             results.append({
@@ -451,11 +485,11 @@ def main() -> None:
             shown = ", ".join(
                 f"{t:.2f}" + ("" if load is None else f" [{load:.0%}]") for t, load in zip(times[name], loads[name])
             )
-            print(f"  {mode:<5}{name:<12}step {step_time:6.2f} s from {n_clean}/{args.windows} windows "
+            print(f"  {mode:<5}{name:<14}step {step_time:6.2f} s from {n_clean}/{args.windows} windows "
                   f"(s/step [other load]: {shown})", flush=True)
         if args.profile:
             profiles[mode] = {}
-            for name in models:
+            for name in steps:
                 print(f"\n--- profile: {name}, {mode} ---")
                 profiles[mode][name] = profile_step(steps[name], device, args.profile_rows)
         del steps  # frees the optimizer states before the next mode
@@ -475,24 +509,28 @@ def main() -> None:
     print("matmul peak: " + ", ".join(
         f"{m} {peaks[m] / 1e9:.0f} GFLOP/s (before {peaks_before[m] / 1e9:.0f}, after {peaks_after[m] / 1e9:.0f})"
         for m in args.modes))
-    header = f"{'model':<12}{'mode':<6}{'batch':>6}{'samples/s':>11}{'s/step':>9}{'GFLOP/sample':>14}{'GFLOP/s':>10}{'of peak':>9}"
+    header = f"{'model':<14}{'mode':<6}{'batch':>6}{'samples/s':>11}{'s/step':>9}{'GFLOP/sample':>14}{'GFLOP/s':>10}{'of peak':>9}"
     print(header)
     print("-" * len(header))
     for r in results:
-        print(f"{r['model']:<12}{r['mode']:<6}{r['batch_size']:>6}{r['samples_per_s']:>11.2f}{r['step_s']:>9.2f}"
+        print(f"{r['model']:<14}{r['mode']:<6}{r['batch_size']:>6}{r['samples_per_s']:>11.2f}{r['step_s']:>9.2f}"
               f"{r['gflop_per_sample']:>14.1f}{r['achieved_gflops']:>10.0f}{r['fraction_of_peak']:>9.1%}")
     ratios, paired = {}, {}
     for mode in args.modes:
         by = {r["model"]: r for r in results if r["mode"] == mode}
-        ours, theirs = by["S2MAE"], by["PrithviMAE"]
-        ratios[mode] = ours["samples_per_s"] / theirs["samples_per_s"]
-        pairs = list(zip(ours["window_step_s"], theirs["window_step_s"], ours["window_other_load"],
-                         theirs["window_other_load"]))
-        clean = [p / s for s, p, la, lb in pairs if max(la or 0.0, lb or 0.0) <= args.max_other_load]
-        per_window = clean if len(clean) * 2 >= len(pairs) else [p / s for s, p, _, _ in pairs]
-        paired[mode] = statistics.median(per_window)
-        print(f"S2MAE / PrithviMAE samples/s ({mode}): {ratios[mode]:.2f}x   (median of {len(per_window)} paired "
-              f"window ratios {paired[mode]:.2f}x, range {min(per_window):.2f}-{max(per_window):.2f})")
+        theirs = by["PrithviMAE"]
+        for name in ("S2MAE", KERNEL_ROW):
+            if name not in by:
+                continue
+            ours, key = by[name], mode if name == "S2MAE" else f"{mode}, kernel"
+            ratios[key] = ours["samples_per_s"] / theirs["samples_per_s"]
+            pairs = list(zip(ours["window_step_s"], theirs["window_step_s"], ours["window_other_load"],
+                             theirs["window_other_load"]))
+            clean = [p / s for s, p, la, lb in pairs if max(la or 0.0, lb or 0.0) <= args.max_other_load]
+            per_window = clean if len(clean) * 2 >= len(pairs) else [p / s for s, p, _, _ in pairs]
+            paired[key] = statistics.median(per_window)
+            print(f"{name} / PrithviMAE samples/s ({mode}): {ratios[key]:.2f}x   (median of {len(per_window)} "
+                  f"paired window ratios {paired[key]:.2f}x, range {min(per_window):.2f}-{max(per_window):.2f})")
 
     for mode, per_model in profiles.items():
         print(f"\n=== self time per op, one step, {mode} ===")

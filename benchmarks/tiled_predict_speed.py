@@ -9,9 +9,12 @@
   stride 48) and ``SceneWriter`` writing the class map GeoTIFF — through Lightning's
   ``trainer.predict``, in bf16 (``precision="bf16-mixed"``) and fp32, after a warm-up on a small
   scene. km²/s = scene area / wall time of ``trainer.predict`` (reading, model, writing).
+* ``--cpu-attention-kernel`` adds a bf16 run of the same model (same weights) with our bf16 CPU
+  attention kernel (``backbone_cpu_attention_kernel: true``; CPUs with AVX512-BF16).
 
     python benchmarks/tiled_predict_speed.py                  # 2048² px (3775 km²), bf16 + fp32 (~6 min on 2 CPU cores)
     python benchmarks/tiled_predict_speed.py --size 1024 --precisions bf16-mixed
+    python benchmarks/tiled_predict_speed.py --cpu-attention-kernel
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", default=["bf16-mixed", "32"])
     parser.add_argument("--backbone", default=None, help="another backbone name (default: the config's)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--cpu-attention-kernel", action="store_true",
+                        help="add a bf16 run with our CPU attention kernel (label bf16-mixed+kernel)")
     parser.add_argument("--json")
     args = parser.parse_args()
 
@@ -63,6 +68,13 @@ def main() -> None:
     if args.backbone:
         task_args["model_args"] = {**task_args["model_args"], "backbone": args.backbone}
     task = SemanticSegmentationTask(**task_args)
+    runs = [(precision, precision, task) for precision in args.precisions]
+    if args.cpu_attention_kernel:
+        fast = SemanticSegmentationTask(
+            **{**task_args, "model_args": {**task_args["model_args"], "backbone_cpu_attention_kernel": True}}
+        )
+        fast.load_state_dict(task.state_dict())
+        runs.append(("bf16-mixed+kernel", "bf16-mixed", fast))
     area_km2 = (args.size * PIXEL_M / 1000) ** 2
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,26 +83,34 @@ def main() -> None:
         write_scene(tmp / "scene.tif", args.size, scene_cfg["means"], scene_cfg["stds"])
         print(f"scene {args.size}² px at {PIXEL_M:.0f} m = {area_km2:.0f} km², {task_args['model_args']['backbone']}, "
               f"tiles {scene_cfg['crop']} px stride {scene_cfg['stride']}, batch {args.batch_size}", flush=True)
-        for precision in args.precisions:
+        for label, precision, model in runs:
             for name in ("warmup", "scene"):
                 dm = SceneTilesDataModule(
                     scene=str(tmp / f"{name}.tif"), crop=scene_cfg["crop"], stride=scene_cfg["stride"],
                     means=scene_cfg["means"], stds=scene_cfg["stds"], batch_size=args.batch_size,
                 )  # fmt: skip
-                writer = SceneWriter(out_dir=str(tmp / f"out_{precision}"))
+                writer = SceneWriter(out_dir=str(tmp / f"out_{label}"))
                 trainer = pl.Trainer(accelerator="cpu", devices=1, precision=precision, logger=False,
                                      callbacks=[writer], enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
                 t0 = time.perf_counter()
-                trainer.predict(task, datamodule=dm, return_predictions=False)
+                trainer.predict(model, datamodule=dm, return_predictions=False)
                 seconds = time.perf_counter() - t0
             tiles = len(dm.predict_dataloader().dataset)
-            with rasterio.open(tmp / f"out_{precision}" / "scene_pred.tif") as out:
+            with rasterio.open(tmp / f"out_{label}" / "scene_pred.tif") as out:
                 assert out.crs is not None and out.width == args.size, "the class map keeps the scene's grid"
-            results[precision] = {"seconds": seconds, "km2_per_s": area_km2 / seconds, "tiles": tiles}
-            print(f"{precision:>11}: {seconds:7.1f} s for {tiles} tiles → {area_km2 / seconds:7.1f} km²/s "
+                classes = out.read(1)
+            results[label] = {"seconds": seconds, "km2_per_s": area_km2 / seconds, "tiles": tiles}
+            if label.endswith("+kernel"):  # the same weights: the same class map, up to bf16 rounding
+                with rasterio.open(tmp / "out_bf16-mixed" / "scene_pred.tif") as out:
+                    results[label]["same_class_as_bf16"] = float((out.read(1) == classes).mean())
+            print(f"{label:>17}: {seconds:7.1f} s for {tiles} tiles → {area_km2 / seconds:7.1f} km²/s "
                   f"({tiles / seconds:.1f} tiles/s)", flush=True)
     if len(results) > 1 and "bf16-mixed" in results and "32" in results:
         print(f"bf16 / fp32: {results['bf16-mixed']['km2_per_s'] / results['32']['km2_per_s']:.2f}x")
+    if "bf16-mixed+kernel" in results and "bf16-mixed" in results:
+        fast = results["bf16-mixed+kernel"]
+        print(f"bf16 with the kernel / bf16: {fast['km2_per_s'] / results['bf16-mixed']['km2_per_s']:.2f}x "
+              f"(same class for {fast['same_class_as_bf16']:.2%} of the pixels)")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "area_km2": area_km2, "results": results}, indent=2))
 

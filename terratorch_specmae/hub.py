@@ -41,7 +41,7 @@ from terratorch_specmae.checkpoints import (
 )
 
 LOAD_OPTIONS = ("ckpt_path", "pretrained_bands", "pretrained_img_size", "new_band_init", "resize_pos_embed")
-RUN_OPTIONS = ("compile",)  # how to run a model here, not what it is: not published
+RUN_OPTIONS = ("compile", "cpu_attention_kernel")  # how to run a model here, not what it is: not published
 
 
 @dataclass

@@ -9,6 +9,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from terratorch_specmae.masking import gather_tokens, scatter_mask
+from terratorch_specmae.models.cpu_attention import Attention
 from terratorch_specmae.models.encoder import run_block
 from terratorch_specmae.models.pos_embed import SpatialSpectralPosEmbed
 from terratorch_specmae.models.tokenizer import TokenGrid
@@ -48,7 +49,8 @@ class MAEDecoder(nn.Module):
         self.pos_embed = SpatialSpectralPosEmbed(embed_dim, grid_size, groups, kind=pos_embed)
         norm_layer = partial(nn.LayerNorm, eps=layer_norm_eps)
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, norm_layer=norm_layer) for _ in range(depth)
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, norm_layer=norm_layer, attn_layer=Attention)
+            for _ in range(depth)
         )
         self.norm = norm_layer(embed_dim)
         self.pred = nn.Linear(embed_dim, pixels_per_token)

@@ -18,6 +18,7 @@ from terratorch_specmae.adaptation import NEW_BAND_INITS, POS_EMBED_RESIZES
 from terratorch_specmae.bands import resolve_bands
 from terratorch_specmae.checkpoints import load_weights
 from terratorch_specmae.hub import HubMixin
+from terratorch_specmae.models.cpu_attention import Attention, use_cpu_attention_kernel
 from terratorch_specmae.models.pos_embed import SpatialSpectralPosEmbed
 from terratorch_specmae.models.tokenizer import CubeTokenizer, TokenGrid
 
@@ -98,6 +99,10 @@ class SpectralViT(nn.Module, HubMixin):
             — every sample keeps the same number of visible tokens — so a block compiles once per
             image size, not per step. The NaN check of ``nan_policy="error"`` is skipped inside
             compiled code.
+        cpu_attention_kernel: run attention with our bf16 CPU kernel (CPUs with AVX512-BF16, under
+            bf16 autocast; compiled on first use) instead of PyTorch's CPU flash attention: about
+            twice as fast for heads of width 32 (see :mod:`terratorch_specmae.models.cpu_attention`).
+            Elsewhere (GPU, fp32, compiled blocks) the usual path runs.
         ckpt_path: weights to load: a file (a pretraining or fine-tuning checkpoint of ours,
             safetensors, a state dict), a ``save_pretrained`` folder, ``hf://org/repo[@rev][/file]``
             or ``{repo_id, filename, revision}`` (see :func:`terratorch_specmae.checkpoints.load_weights`).
@@ -135,6 +140,7 @@ class SpectralViT(nn.Module, HubMixin):
         layer_norm_eps: float = 1e-6,
         grad_checkpointing: bool = False,
         compile: bool | dict = False,  # noqa: A002 (TerraTorch's backbone_* naming: backbone_compile)
+        cpu_attention_kernel: bool = False,
         ckpt_path: str | dict | None = None,
         pretrained_bands: str | Sequence[str] | None = None,
         pretrained_img_size: int | Sequence[int] | None = None,
@@ -174,7 +180,10 @@ class SpectralViT(nn.Module, HubMixin):
         rates = torch.linspace(0, drop_path, depth).tolist()
         norm_layer = partial(nn.LayerNorm, eps=layer_norm_eps)
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=rate, norm_layer=norm_layer)
+            Block(
+                embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=rate, norm_layer=norm_layer,
+                attn_layer=Attention,
+            )
             for rate in rates
         )
         self.norm = norm_layer(embed_dim)
@@ -190,6 +199,7 @@ class SpectralViT(nn.Module, HubMixin):
                 self, ckpt_path, pretrained_bands, pretrained_img_size, new_band_init, resize_pos_embed
             )
         self.compile_options = compile_blocks(self.blocks, compile)
+        self.cpu_attention_kernel = use_cpu_attention_kernel(self.blocks, cpu_attention_kernel)
 
     @property
     def groups(self) -> int:

@@ -12,6 +12,7 @@ from terratorch_specmae.checkpoints import load_weights
 from terratorch_specmae.hub import HubMixin
 from terratorch_specmae.masking import TokenMask, build_masking, gather_tokens
 from terratorch_specmae.models.decoder import MAEDecoder
+from terratorch_specmae.models.cpu_attention import use_cpu_attention_kernel
 from terratorch_specmae.models.encoder import SpectralViT, compile_blocks
 from terratorch_specmae.models.tokenizer import TokenGrid, patchify, unpatchify
 
@@ -130,6 +131,7 @@ class SpectralMAE(nn.Module, HubMixin):
             grad_checkpointing=encoder.grad_checkpointing,  # one switch for the whole MAE
         )
         compile_blocks(self.decoder.blocks, encoder.compile_options or False)
+        use_cpu_attention_kernel(self.decoder.blocks, encoder.cpu_attention_kernel)  # likewise
         self.load_report = None
         if ckpt_path:
             self.load_report = load_weights(

@@ -32,11 +32,15 @@ from terratorch_specmae.models.mae import SpectralMAE
 
 
 def _branch_encoders(
-    bands, in_chans, window_size: int, embed_dim: int, depth: int, num_heads: int, pos_embed: str, nan_policy: str
+    bands, in_chans, window_size: int, embed_dim: int, depth: int, num_heads: int, pos_embed: str, nan_policy: str,
+    **run_options,
 ) -> tuple[SpectralViT, SpectralViT]:
+    """The spatial and spectral encoders; ``run_options``: SpectralViT's ``grad_checkpointing``, ``compile``
+    and ``cpu_attention_kernel``."""
     common = {
         "bands": bands, "in_chans": in_chans, "img_size": window_size, "embed_dim": embed_dim, "depth": depth,
         "num_heads": num_heads, "pos_embed": pos_embed, "nan_policy": nan_policy, "dynamic_img_size": False,
+        **run_options,
     }
     spatial = SpectralViT(patch_size=1, spectral_patch_size=None, **common)
     spectral = SpectralViT(patch_size=window_size, spectral_patch_size=1, **common)
@@ -65,6 +69,7 @@ class SSMAEEncoder(_SSMAECard, nn.Module, HubMixin):
     classification head that pools over the patch sees both branches.
     ``ckpt_path`` loads both encoders from an SS-MAE pretraining checkpoint (a file, a
     ``save_pretrained`` folder or a Hub reference), fitted to this model's bands by name.
+    ``grad_checkpointing``, ``compile`` and ``cpu_attention_kernel`` are :class:`SpectralViT`'s, for both branches.
     """
 
     def __init__(
@@ -77,13 +82,17 @@ class SSMAEEncoder(_SSMAECard, nn.Module, HubMixin):
         num_heads: int = 8,
         pos_embed: str = "sincos",
         nan_policy: str = "error",
+        grad_checkpointing: bool = False,
+        compile: bool | dict = False,  # noqa: A002 (TerraTorch's backbone_* naming)
+        cpu_attention_kernel: bool = False,
         ckpt_path: str | dict | None = None,
         pretrained_bands=None,
         new_band_init: str = "wavelength",
     ) -> None:
         super().__init__()
         self.spatial, self.spectral = _branch_encoders(
-            bands, in_chans, window_size, embed_dim, depth, num_heads, pos_embed, nan_policy
+            bands, in_chans, window_size, embed_dim, depth, num_heads, pos_embed, nan_policy,
+            grad_checkpointing=grad_checkpointing, compile=compile, cpu_attention_kernel=cpu_attention_kernel,
         )
         self.bands, self.window_size, self.embed_dim = self.spatial.bands, window_size, embed_dim
         # TerraTorch pads inputs to twice the first `patch_size` it finds among the backbone's
@@ -111,6 +120,8 @@ class SSMAE(_SSMAECard, nn.Module, HubMixin):
     ``forward`` returns a ``ReconstructionOutput`` with ``loss={"loss": spatial + spectral,
     "spatial": …, "spectral": …}`` and the spectral branch's reconstruction and per-band mask
     (the branch MRS changes). ``ckpt_path`` continues from an SS-MAE pretraining checkpoint.
+    ``grad_checkpointing``, ``compile`` and ``cpu_attention_kernel`` are :class:`SpectralViT`'s, for both
+    branches and their decoders.
     """
 
     def __init__(
@@ -133,12 +144,18 @@ class SSMAE(_SSMAECard, nn.Module, HubMixin):
         decoder_depth: int = 2,
         decoder_num_heads: int = 8,
         target_norm: str = "none",
+        grad_checkpointing: bool = False,
+        compile: bool | dict = False,  # noqa: A002
+        cpu_attention_kernel: bool = False,
         ckpt_path: str | dict | None = None,
         pretrained_bands=None,
         new_band_init: str = "wavelength",
     ) -> None:
         super().__init__()
-        spatial, spectral = _branch_encoders(bands, in_chans, window_size, embed_dim, depth, num_heads, pos_embed, nan_policy)
+        spatial, spectral = _branch_encoders(
+            bands, in_chans, window_size, embed_dim, depth, num_heads, pos_embed, nan_policy,
+            grad_checkpointing=grad_checkpointing, compile=compile, cpu_attention_kernel=cpu_attention_kernel,
+        )
         decoder = {"decoder_embed_dim": decoder_embed_dim, "decoder_depth": decoder_depth,
                    "decoder_num_heads": decoder_num_heads, "target_norm": target_norm}
         self.spatial = SpectralMAE(spatial, spatial_masking, spatial_mask_ratio, spatial_masking_options, **decoder)
