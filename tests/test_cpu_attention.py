@@ -134,6 +134,9 @@ def test_fallback_paths_are_timms_bit_for_bit():
         assert not narrow.decoder.blocks[0].attn.kernel_applies(torch.zeros(1, 4, 64), None, False)
         assert narrow.encoder.blocks[0].attn.kernel_applies(torch.zeros(1, 4, 192), None, False)
         assert not narrow.encoder.blocks[0].attn.kernel_applies(torch.zeros(1, 4, 192), torch.ones(4, 4), False)
+    narrow.to(torch.bfloat16)  # a bf16 model fed bf16 runs the kernel without autocast
+    assert narrow.encoder.blocks[0].attn.kernel_applies(torch.zeros(1, 4, 192, dtype=torch.bfloat16), None, False)
+    assert not narrow.encoder.blocks[0].attn.kernel_applies(torch.zeros(1, 4, 192), None, False)
 
 
 def test_kernel_with_activation_checkpointing_gives_the_same_gradients():

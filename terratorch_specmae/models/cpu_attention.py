@@ -4,7 +4,7 @@ PyTorch's CPU flash-attention kernel runs narrow heads (the MAE decoder's 16 hea
 at about a third of the bf16 matmul peak; ours runs them about twice as fast on CPUs with
 AVX512-BF16 (numbers in ``benchmarks/RESULTS.md``). It computes the same exact softmax attention
 (no mask, no dropout) with fp32 accumulation, and is used only where it applies: on the CPU,
-with bf16 activations (autocast), head widths that are multiples of 32, no attention dropout
+with bf16 activations (bf16 autocast, or a bf16 model), head widths that are multiples of 32, no attention dropout
 while training, outside ``torch.compile``. Everywhere else the module is timm's ``Attention``,
 whose weights it shares name for name.
 
@@ -87,15 +87,20 @@ class Attention(TimmAttention):
             and isinstance(self.q_norm, nn.Identity)
             and isinstance(self.k_norm, nn.Identity)
             and not (self.training and self.attn_drop.p > 0)
-            and torch.is_autocast_enabled("cpu")
-            and torch.get_autocast_dtype("cpu") == torch.bfloat16
+            and self.bf16_activations(x)
             and not torch.compiler.is_compiling()
         )
+
+    def bf16_activations(self, x: torch.Tensor) -> bool:
+        """Whether the qkv projection will produce bf16: under bf16 autocast, or a bf16 model fed bf16."""
+        if torch.is_autocast_enabled("cpu"):
+            return torch.get_autocast_dtype("cpu") == torch.bfloat16
+        return x.dtype == torch.bfloat16 and self.qkv.weight.dtype == torch.bfloat16
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
         if not self.kernel_applies(x, attn_mask, is_causal):
             return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
-        qkv = self.qkv(x)  # bf16 under autocast
+        qkv = self.qkv(x)  # bf16 (see bf16_activations)
         x = cpu_attention(qkv, self.num_heads, self.scale)
         return self.proj_drop(self.proj(self.norm(x)))
 
