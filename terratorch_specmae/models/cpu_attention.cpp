@@ -145,6 +145,17 @@ void gather_rows(const uint16_t* x, int64_t stride, const Shape& s, uint16_t* ou
   std::memset(out + s.N * s.D, 0, (s.Rp - s.N) * s.D * 2);
 }
 
+// fp32 rows [rows x D] (query rows first, first+1, ...) times `factor` → bf16 rows of one head in a
+// token-major tensor (`head` points at token 0 of the head, `stride` between tokens); rows past N are padding.
+void store_rows(const float* x, int64_t rows, int64_t first, const Shape& s, float factor, uint16_t* head,
+                int64_t stride) {
+  const __m512 f = _mm512_set1_ps(factor);
+  for (int64_t r = 0; r < rows && first + r < s.N; ++r)
+    for (int64_t d = 0; d < s.D; d += 16)
+      _mm256_storeu_si256((__m256i*)(head + (first + r) * stride + d),
+                          bf16x16(_mm512_mul_ps(_mm512_loadu_ps(x + r * s.D + d), f)));
+}
+
 // [D/2 x Np] words in panels: (p, j) = (x[j][2p], x[j][2p+1]) — the right operand of x_q · x_jᵀ.
 void pack_transposed(const uint16_t* x, int64_t stride, const Shape& s, word* out) {
   const int64_t P = s.D / 2;
@@ -262,11 +273,7 @@ std::vector<at::Tensor> attention_forward(const at::Tensor& qkv, int64_t heads, 
         to_bf16_rows(scores.data(), ld, rows, s.Np, inv.data(), probs.data());
         gemm<false>(reinterpret_cast<const word*>(probs.data()), s.Np / 2, vp.data(), o.data(), s.D, rows, s.D,
                     s.Np / 2);
-        for (int64_t r = 0; r < rows && r0 + r < s.N; ++r) {
-          uint16_t* dst = obase + (b * s.N + r0 + r) * C + h * s.D;
-          for (int64_t d = 0; d < s.D; d += 16)
-            _mm256_storeu_si256((__m256i*)(dst + d), bf16x16(_mm512_loadu_ps(o.data() + r * s.D + d)));
-        }
+        store_rows(o.data(), rows, r0, s, 1.0f, obase + b * s.N * C + h * s.D, C);
       }
     }
   });
@@ -300,7 +307,7 @@ at::Tensor attention_backward(const at::Tensor& qkv, const at::Tensor& out, cons
     std::vector<float> p(kQueryBlock * ld), dp(kQueryBlock * ld), dq(kQueryBlock * s.D);
     std::vector<word> p_pairs(kQueryBlock / 2 * s.Np), ds_pairs(kQueryBlock / 2 * s.Np);
     std::vector<word> go_t(s.D * kQueryBlock / 2), q_t(s.D * kQueryBlock / 2);
-    std::vector<float> dkt(s.D * ld), dvt(s.D * ld), scales(kQueryBlock, scale);
+    std::vector<float> dkt(s.D * ld), dvt(s.D * ld);
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / s.H, h = bh % s.H;
       const uint16_t* x = base + b * s.N * s.row() + h * s.D;
@@ -337,12 +344,7 @@ at::Tensor attention_backward(const at::Tensor& qkv, const at::Tensor& out, cons
         to_bf16_rows(dp.data(), ld, rows, s.Np, nullptr, ds_rows.data());
         gemm<false>(reinterpret_cast<const word*>(ds_rows.data()), s.Np / 2, kp.data(), dq.data(), s.D, rows, s.D,
                     s.Np / 2);
-        for (int64_t r = 0; r < rows && r0 + r < s.N; ++r) {
-          uint16_t* dst = gbase + (b * s.N + r0 + r) * s.row() + h * s.D;
-          for (int64_t d = 0; d < s.D; d += 16)
-            _mm256_storeu_si256((__m256i*)(dst + d),
-                                bf16x16(_mm512_mul_ps(_mm512_loadu_ps(dq.data() + r * s.D + d), _mm512_set1_ps(scale))));
-        }
+        store_rows(dq.data(), rows, r0, s, scale, gbase + b * s.N * s.row() + h * s.D, s.row());
         // dVᵀ += dOᵀ · P and dKᵀ += qᵀ · dS (scaled at the end), pairs along the query rows
         interleave_rows(p.data(), ld, rows, s.Np, p_pairs.data());
         interleave_rows(dp.data(), ld, rows, s.Np, ds_pairs.data());
