@@ -66,6 +66,8 @@ def main() -> None:
 
     data = config["data"]["init_args"]
     modality = data["modalities"][0]
+    if masking.means is None:  # as SpectralMAETask does in a fit: the datamodule's normalisation
+        masking.set_normalization(data["means"][modality], data["stds"][modality], source="the config's data")
     means = torch.tensor(data["means"][modality])[:, None, None]
     stds = torch.tensor(data["stds"][modality])[:, None, None]
     raw = read_scene(args.chips)

@@ -46,12 +46,17 @@ def index_bands(index: str) -> list[str]:
 
 
 def denormalize(x: torch.Tensor, means: Sequence[float], stds: Sequence[float]) -> torch.Tensor:
-    """Undo a datamodule's per-band standardisation: ``x · std + mean`` for ``x`` ``[B, C, H, W]``."""
+    """Undo a datamodule's per-band standardisation: ``x · std + mean`` for ``x`` ``[B, C, H, W]``.
+
+    Always in float32 (the result is float32 whatever ``x``'s dtype): in bf16 a reflectance of a few
+    thousand keeps only ~3 significant digits, which moves NDVI by about 1 %."""
     if len(means) != x.shape[1] or len(stds) != x.shape[1]:
         raise ValueError(f"Expected {x.shape[1]} means and stds (one per band), got {len(means)} and {len(stds)}.")
-    mean = torch.as_tensor(means, dtype=x.dtype, device=x.device)[:, None, None]
-    std = torch.as_tensor(stds, dtype=x.dtype, device=x.device)[:, None, None]
-    return x * std + mean
+    x = x.float()
+    mean = torch.as_tensor(means, dtype=torch.float32, device=x.device)[:, None, None]
+    std = torch.as_tensor(stds, dtype=torch.float32, device=x.device)[:, None, None]
+    with torch.autocast(x.device.type, enabled=False):
+        return x * std + mean
 
 
 class SpectralIndices:

@@ -26,7 +26,7 @@ def test_curriculum_schedules():
 
 
 def strategy(**kwargs):
-    defaults = {"mask_ratio": 0.75, "noise": 0.0, "schedule": "constant"}
+    defaults = {"mask_ratio": 0.75, "selection": "topk", "noise": 0.0, "schedule": "constant"}
     return build_masking("saliency", bands=LANDSAT, **{**defaults, **kwargs})
 
 
@@ -132,3 +132,55 @@ def test_progress_drives_gamma_and_survives_resume(tmp_path):
     assert [p for p, *_ in resumed] == pytest.approx([0.5, 0.625, 0.75, 0.875])
     _, again = _fit(tmp_path, stop_at=4)
     assert again == first  # same seed: same progress and same masks
+
+
+def _olinda_chips(n: int = 8) -> torch.Tensor:
+    import glob
+
+    import numpy as np
+    import rasterio
+
+    files = sorted(glob.glob("examples/data/olinda_l7/val/images/*.tif"))[:n]
+    return torch.tensor(np.stack([rasterio.open(f).read() for f in files])).float()
+
+
+@pytest.mark.parametrize("spectral_patch_size", [3, 6])  # cube tokens and 2D patches
+def test_gumbel_selection_keeps_every_step_random_at_gamma_one(spectral_patch_size):
+    """At the end of the curriculum (γ = 1) two masks of one image differ clearly (the old top-k
+    selection gave the same mask every step), yet the hidden tokens stay the salient ones."""
+    image = _olinda_chips()
+    grid = CubeTokenizer(6, 8, patch_size=8, spectral_patch_size=spectral_patch_size).grid(64, 64)
+    masking = build_masking("saliency", bands=LANDSAT, mask_ratio=0.9)  # defaults: gumbel, temperature 0.1
+    assert masking.selection == "gumbel"
+    first, second = (
+        masking(grid, len(image), torch.device("cpu"), image=image, progress=1.0, generator=torch.Generator().manual_seed(s))
+        for s in (0, 1)
+    )
+    visible_a, visible_b = first.mask == 0, second.mask == 0
+    overlap = ((visible_a & visible_b).sum(1) / (visible_a | visible_b).sum(1)).mean()
+    assert overlap < 0.5  # measured 0.21 (cube) / 0.24 (2D); top-k gives 0.87
+    saliency = masking.saliency(image, 8).repeat(1, grid.groups)
+    hidden = (saliency * first.mask).sum() / first.mask.sum()
+    visible = (saliency * (1 - first.mask)).sum() / (1 - first.mask).sum()
+    assert hidden > visible + 0.1  # measured 0.42 vs 0.24; uniform masking gives equal means
+    topk = build_masking("saliency", bands=LANDSAT, mask_ratio=0.9, selection="topk")
+    a, b = (topk(grid, len(image), torch.device("cpu"), image=image, progress=1.0, generator=torch.Generator().manual_seed(s))
+            for s in (0, 1))
+    assert ((a.mask == 0) & (b.mask == 0)).sum() / (a.mask == 0).sum() > 0.8  # the frozen mask the default avoids
+
+
+def test_saliency_selection_options_are_checked():
+    with pytest.raises(ValueError, match="selection must be one of"):
+        build_masking("saliency", bands=LANDSAT, selection="greedy")
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        build_masking("saliency", bands=LANDSAT, temperature=0.0)
+    with pytest.raises(ValueError, match="expected 6, one per band"):
+        build_masking("saliency", bands=LANDSAT, means=[0.0] * 5, stds=[1.0] * 5)
+
+
+def test_saliency_on_standardised_input_without_statistics_warns():
+    image = torch.randn(2, 6, 32, 32)  # looks standardised: half the values negative
+    masking = build_masking("saliency", bands=LANDSAT)
+    grid = CubeTokenizer(6, 8, patch_size=8, spectral_patch_size=6).grid(32, 32)
+    with pytest.warns(UserWarning, match="looks standardised"):
+        masking(grid, 2, torch.device("cpu"), image=image)

@@ -96,7 +96,7 @@ def test_inductor_compiled_model_matches_eager(true_fp32):
 
 
 def test_pretraining_task_uses_fused_adamw():
-    task = SpectralMAETask(model_args={"model": "s2mae_vit_tiny_mae", **ARGS})
+    task = SpectralMAETask(model_args={"model": "s2mae_vit_tiny_mae", **ARGS}, lr_schedule="constant")
     optimizer = task.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"] is True

@@ -4,7 +4,7 @@ from terratorch.registry import FULL_MODEL_REGISTRY
 
 from terratorch_specmae.backbones import VIT_SIZES, build_mae
 from terratorch_specmae.masking import num_visible
-from terratorch_specmae.models import masked_mse, target_statistics
+from terratorch_specmae.models import masked_mse, target_statistics, unpatchify
 
 
 def tiny_mae(**kwargs):
@@ -97,19 +97,50 @@ def test_target_normalisations():
 
 
 @pytest.mark.parametrize("target_norm", ["minmax", "standardize", "none"])
-def test_reconstruction_is_returned_in_input_units(target_norm):
-    """A perfect decoder output in target space maps back to the input exactly."""
-    mae = tiny_mae(target_norm=target_norm)
-    x = torch.randn(2, 6, 32, 32) * 3 + 10
-    shift, scale = target_statistics(x, None, target_norm)
+def test_reconstruction_is_returned_in_input_units_from_visible_statistics(target_norm):
+    """The decoder output is mapped back to input units with statistics of the visible pixels:
+    the hidden pixels' values never reach the reconstruction (pictures, metrics)."""
     from terratorch_specmae.models import patchify
 
+    mae = tiny_mae(target_norm=target_norm).eval()
+    x = torch.randn(2, 6, 32, 32) * 3 + 10
     grid = mae.encoder.tokenizer.grid(32, 32)
-    perfect = patchify((x - shift) / scale, grid)
-    mae.decoder.forward = lambda *args, **kwargs: perfect
-    out = mae(x)
-    torch.testing.assert_close(out.pred, x, rtol=1e-4, atol=1e-4)
-    assert out.loss["loss"] < 1e-8
+    output = torch.rand(2, grid.num_tokens, grid.pixels_per_token)
+    mae.decoder.forward = lambda *args, **kwargs: output
+    out = mae(x, generator=torch.Generator().manual_seed(0))
+    seen = out.mask == 0
+    shift, scale = target_statistics(x, seen, target_norm)
+    expected = mae._crop(unpatchify(output, grid), grid) * scale + shift
+    torch.testing.assert_close(out.pred, expected, rtol=1e-5, atol=1e-5)
+    changed = torch.where(out.mask.bool(), x * 50 - 300, x)  # other hidden values, same visible ones
+    again = mae(changed, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(again.pred, out.pred)
+    if target_norm == "none":  # a perfect target-space output is the input itself
+        mae.decoder.forward = lambda *args, **kwargs: patchify(x, grid)
+        torch.testing.assert_close(mae(x).pred, x)
+
+
+def test_baseline_loss_is_the_mean_of_visible_predictor():
+    """``baseline_loss``: masked MSE, in target space, of "each masked pixel = the band's visible mean"."""
+    mae = tiny_mae(target_norm="minmax").eval()
+    x = torch.rand(3, 6, 32, 32) * 100
+    out = mae(x, generator=torch.Generator().manual_seed(1))
+    shift, scale = target_statistics(x, None, "minmax")
+    target = (x - shift) / scale
+    hidden = out.mask.bool()
+    mean_visible = torch.where(hidden, 0.0, target).sum(dim=(-2, -1), keepdim=True) / (~hidden).sum(
+        dim=(-2, -1), keepdim=True
+    )
+    expected = ((mean_visible - target) ** 2)[hidden].mean()
+    torch.testing.assert_close(out.loss["baseline_loss"], expected, rtol=1e-5, atol=1e-7)
+    assert not out.loss["baseline_loss"].requires_grad
+    # the model's loss is the same kind of number: the decoder output equal to that mean scores the same
+    grid = mae.encoder.tokenizer.grid(32, 32)
+    from terratorch_specmae.models import patchify
+
+    mae.decoder.forward = lambda *args, **kwargs: patchify(mean_visible.expand_as(target), grid)
+    again = mae(x, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(again.loss["loss"], again.loss["baseline_loss"])
 
 
 def test_uneven_bands_and_sizes_are_padded_and_left_out_of_the_loss():
@@ -199,7 +230,7 @@ def test_decode_fraction_runs_the_decoder_on_fewer_tokens(masking):
 
 def test_decode_fraction_keeps_the_most_salient_masked_tokens_and_scores_only_them():
     mae = tiny_mae(masking="saliency", mask_ratio=0.75, decode_fraction=0.25,
-                   masking_options={"schedule": "constant", "gamma_max": 0.0, "noise": 0.0})
+                   masking_options={"schedule": "constant", "gamma_max": 0.0, "selection": "topk", "noise": 0.0})
     captured = {}
 
     def keep_output(module, inputs, output):
@@ -222,6 +253,22 @@ def test_decode_fraction_keeps_the_most_salient_masked_tokens_and_scores_only_th
     # gradient reaches exactly the decoded masked tokens (the visible ones are decoded but not scored)
     grad = captured["pred"].grad.abs().sum(dim=-1) > 0
     assert torch.equal(grad.sum(dim=1), decoded_masked.sum(dim=1))
+
+
+def test_decode_fraction_validation_loss_is_comparable_with_training():
+    """In evaluation every token is decoded, ``loss`` covers the same share of masked tokens as in
+    training (so train/val curves compare) and ``loss_all_masked`` covers all of them."""
+    mae = tiny_mae(mask_ratio=0.75, decode_fraction=0.5).eval()
+    x = torch.rand(2, 6, 32, 32) * 100
+    with torch.no_grad():
+        out = mae(x, generator=torch.Generator().manual_seed(0))
+    assert set(out.loss) == {"loss", "baseline_loss", "loss_all_masked"}
+    full = tiny_mae(mask_ratio=0.75).eval()
+    full.load_state_dict(mae.state_dict())
+    with torch.no_grad():
+        reference = full(x, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out.loss["loss_all_masked"], reference.loss["loss"])
+    assert out.loss["loss"] != reference.loss["loss"]  # a subset of half the masked tokens
 
 
 def test_decode_fraction_must_be_a_fraction():

@@ -10,12 +10,14 @@ MODEL_ARGS = {"model": "s2mae_vit_tiny_mae", "bands": "landsat7", "img_size": 32
 
 
 def test_optimizer_defaults_are_the_mae_recipe():
-    task = SpectralMAETask(model_args=MODEL_ARGS)
+    task = SpectralMAETask(model_args=MODEL_ARGS, lr_schedule="constant")
     optimizer = task.configure_optimizers()["optimizer"]
     assert isinstance(optimizer, torch.optim.AdamW)
-    group = optimizer.param_groups[0]
-    assert group["lr"] == 1.5e-4 and group["weight_decay"] == 0.05 and tuple(group["betas"]) == (0.9, 0.95)
+    decay, no_decay = optimizer.param_groups
+    assert decay["lr"] == no_decay["lr"] == 1.5e-4 and tuple(decay["betas"]) == (0.9, 0.95)
+    assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
     assert task.hparams["optimizer_hparams"]["weight_decay"] == 0.05  # recorded, so checkpoints reload it
+    assert task.hparams["lr_schedule"] == "constant"
 
 
 def test_metrics_see_only_masked_pixels_per_band():

@@ -12,6 +12,7 @@ Cube tokens of one location share its saliency: the map is per grid cell.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING
 
 import torch
@@ -63,22 +64,37 @@ def token_saliency(index_maps: torch.Tensor, patch_size: int, alpha: float = 0.5
 class SaliencyMasking(MaskingStrategy):
     """SIGMAE's semantic-saliency-guided dynamic token masking (SSDTM).
 
-    Of the masked budget ``M = N − max(1, floor(N·(1−r)))``, ``round(γ·M)`` tokens are the most
-    salient (top-k of the saliency plus uniform noise of amplitude ``noise``; the least salient
-    with ``order="easy_first"``), the rest are drawn uniformly at random. γ follows
+    Of the masked budget ``M = N − max(1, floor(N·(1−r)))``, ``round(γ·M)`` tokens are drawn
+    by saliency (the least salient with ``order="easy_first"``), the rest uniformly at random.
+    How the salient share is drawn (``selection``):
+
+    * ``"gumbel"`` (default): Gumbel-top-k — the tokens of largest ``saliency + temperature·g``,
+      ``g`` standard Gumbel noise per token, i.e. a draw without replacement with probabilities
+      ∝ ``exp(saliency / temperature)``. Salient tokens are strongly preferred (saliency is in
+      [0, 1]: at the default ``temperature=0.1`` the most salient token is e¹⁰ times as likely as
+      the least), yet every step draws a new mask, at every γ, and the spectral groups of one
+      location (cube tokens) are drawn independently, so S2MAE's random 3D masking is kept.
+    * ``"topk"``: the top-k of the saliency plus uniform noise of amplitude ``noise`` (0.01):
+      nearly deterministic — at γ = 1 an image gets the same mask at every step.
+
+    γ follows
     :class:`Curriculum` over training progress (``schedule``, ``start``, ``end``, ``gamma_max``).
-    Saliency comes from spectral indices (``indices``, by band name) computed on raw values:
-    give the datamodule's ``means``/``stds`` so standardised batches are undone first (leave
-    them out when the model sees raw values), and ``scale`` to turn integers into reflectance.
+    Saliency comes from spectral indices (``indices``, by band name) computed on raw values, in
+    float32 whatever the batch's dtype: standardised batches are undone first with ``means``/
+    ``stds`` — the datamodule's; ``SpectralMAETask`` fills them in from the datamodule when they
+    are not given — and ``scale`` turns integers into reflectance. Without them the batch is taken
+    as raw values; a batch that looks standardised (more than 1 % negative values) then warns.
     All spectral groups of a location share its saliency; 2D patches and cube tokens both work.
 
     ``progress=None`` at call time means the end of the curriculum. The returned mask's
-    ``priority`` is the noisy saliency (negated for ``easy_first``), so an MAE that decodes
+    ``priority`` is the noisy saliency of the draw (negated for ``easy_first``), so an MAE that decodes
     only part of the masked tokens (``decode_fraction``) keeps those that matter most.
     """
 
     uses_progress = True
+    needs_raw_values = True  # SpectralMAETask hands it the datamodule's means/stds
     ORDERS = ("hard_first", "easy_first")
+    SELECTIONS = ("gumbel", "topk")
 
     def __init__(
         self,
@@ -90,6 +106,8 @@ class SaliencyMasking(MaskingStrategy):
         scale: float = 1.0,
         missing_bands: str = "error",
         alpha: float = 0.5,
+        selection: str = "gumbel",
+        temperature: float = 0.1,
         noise: float = 0.01,
         order: str = "hard_first",
         schedule: str = "linear",
@@ -102,21 +120,47 @@ class SaliencyMasking(MaskingStrategy):
             raise ValueError(f"order must be one of {self.ORDERS}, got {order!r}.")
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
+        if selection not in self.SELECTIONS:
+            raise ValueError(f"selection must be one of {self.SELECTIONS}, got {selection!r}.")
+        if selection == "gumbel" and not temperature > 0:
+            raise ValueError(f"temperature must be > 0 for selection='gumbel', got {temperature}.")
         if (means is None) != (stds is None):
             raise ValueError("Give both means and stds (the datamodule's normalisation) or neither.")
         self.indices = SpectralIndices(indices, bands, missing_bands=missing_bands, scale=scale)
-        if means is not None and not len(means) == len(stds) == len(self.indices.bands):
-            raise ValueError(
-                f"Expected {len(self.indices.bands)} means and stds (one per band), got {len(means)} and {len(stds)}."
-            )
-        self.means, self.stds = means, stds
+        self.means, self.stds = None, None
+        if means is not None:
+            self.set_normalization(means, stds)
+        self._warned_standardised = False
         self.alpha, self.noise, self.order = alpha, noise, order
+        self.selection, self.temperature = selection, temperature
         self.curriculum = Curriculum(schedule, start, end, gamma_max)
+
+    def set_normalization(self, means, stds, source: str = "means/stds") -> None:
+        """The per-band standardisation the batches carry (undone before computing indices)."""
+        means, stds = [float(m) for m in means], [float(s) for s in stds]
+        if not len(means) == len(stds) == len(self.indices.bands):
+            raise ValueError(
+                f"Saliency masking: {source} gives {len(means)} means and {len(stds)} stds; expected "
+                f"{len(self.indices.bands)}, one per band {list(self.indices.bands)}."
+            )
+        if any(s <= 0 for s in stds):
+            raise ValueError(f"Saliency masking: {source} has stds <= 0 ({stds}); expected positive values.")
+        self.means, self.stds = means, stds
 
     def index_maps(self, image: torch.Tensor) -> torch.Tensor:
         """Index maps ``[B, K, H, W]`` (``self.indices.names`` order) of a batch as the model sees it."""
-        raw = denormalize(image, self.means, self.stds) if self.means is not None else image
-        return self.indices(raw)
+        if self.means is not None:
+            return self.indices(denormalize(image, self.means, self.stds))
+        if not self._warned_standardised and (image < 0).float().mean() > 0.01:
+            self._warned_standardised = True
+            warnings.warn(
+                "Saliency masking computes spectral indices on raw values, but the batch looks standardised "
+                f"({float((image < 0).float().mean()):.0%} of values negative) and no means/stds are set: give "
+                "masking_options.means/stds (the datamodule's), or train with SpectralMAETask, which takes them "
+                "from the datamodule.",
+                stacklevel=2,
+            )
+        return self.indices(image)
 
     def saliency(self, image: torch.Tensor, patch_size: int) -> torch.Tensor:
         """Per-cell saliency ``[B, h·w]`` of a batch as the model sees it."""
@@ -140,10 +184,13 @@ class SaliencyMasking(MaskingStrategy):
         scores = torch.rand(batch_size, grid.num_tokens, device=device, generator=generator)
         cell_saliency = self.saliency(image, grid.patch_size)
         token_saliency_ = cell_saliency.repeat(1, grid.groups)  # tokens are (group, cell) ordered
-        jitter = torch.rand(token_saliency_.shape, device=device, generator=generator)
-        priority = token_saliency_ + self.noise * jitter
-        if self.order == "easy_first":
-            priority = -priority
+        signed = -token_saliency_ if self.order == "easy_first" else token_saliency_
+        uniform = torch.rand(token_saliency_.shape, device=device, generator=generator)
+        if self.selection == "gumbel":
+            gumbel = -torch.log(-torch.log(uniform.clamp(1e-12, 1.0 - 1e-7)))
+            priority = signed + self.temperature * gumbel
+        else:
+            priority = signed + self.noise * uniform
         if n_salient:
             chosen = priority.topk(n_salient, dim=1).indices
             scores.scatter_(1, chosen, 2.0)  # above every random score: never among the visible
@@ -154,5 +201,6 @@ class SaliencyMasking(MaskingStrategy):
     def __repr__(self) -> str:
         return (
             f"SaliencyMasking(mask_ratio={self.mask_ratio}, indices={self.indices.names}, order={self.order!r}, "
+            f"selection={self.selection!r}, "
             f"curriculum={self.curriculum})"
         )

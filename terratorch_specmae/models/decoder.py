@@ -10,7 +10,7 @@ from torch import nn
 
 from terratorch_specmae.masking import gather_tokens, scatter_mask
 from terratorch_specmae.models.cpu_attention import Attention
-from terratorch_specmae.models.encoder import run_block
+from terratorch_specmae.models.encoder import init_weights, run_block
 from terratorch_specmae.models.pos_embed import SpatialSpectralPosEmbed
 from terratorch_specmae.models.tokenizer import TokenGrid
 
@@ -25,6 +25,9 @@ class MAEDecoder(nn.Module):
     for all ``N`` tokens (the prediction head is ``Linear(width, t·p·p)``) — or, given
     ``ids_decode`` ``[B, K]``, runs the blocks on those ``K`` tokens only and returns
     ``[B, K, t·p·p]`` (the reduced-computation mode: dropped mask tokens cost nothing).
+
+    Initialised as MAE initialises its decoder: every ``nn.Linear`` (embedding, attention, MLP,
+    prediction head) xavier-uniform with zero bias, LayerNorms 1/0, the mask token N(0, 0.02²).
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class MAEDecoder(nn.Module):
         self.norm = norm_layer(embed_dim)
         self.pred = nn.Linear(embed_dim, pixels_per_token)
         self.grad_checkpointing = grad_checkpointing
+        self.apply(init_weights)  # as the encoder (MAE): xavier-uniform Linear, zero bias, LayerNorm 1/0
         nn.init.normal_(self.mask_token, std=0.02)
 
     def forward(

@@ -192,7 +192,7 @@ class SpectralViT(nn.Module, HubMixin):
         groups = self.tokenizer.groups
         self.out_channels = [embed_dim * groups if fold == "concat" else embed_dim] * len(self.out_indices)
         self._last_grid = self.default_grid
-        self.apply(_init_weights)
+        self.apply(init_weights)
         nn.init.xavier_uniform_(self.tokenizer.proj.weight.view(embed_dim, -1))
         self.load_report = None
         if ckpt_path:
@@ -335,7 +335,9 @@ class SpectralViT(nn.Module, HubMixin):
         )
 
 
-def _init_weights(module: nn.Module) -> None:
+def init_weights(module: nn.Module) -> None:
+    """MAE's initialisation of a ViT's layers: every ``nn.Linear`` xavier-uniform with zero bias,
+    every LayerNorm weight 1 / bias 0 (applied to the encoder and the decoder alike)."""
     if isinstance(module, nn.Linear):
         nn.init.xavier_uniform_(module.weight)
         if module.bias is not None:

@@ -68,18 +68,31 @@ def masked_mse(
 class SpectralMAE(nn.Module, HubMixin):
     """Asymmetric masked autoencoder around a :class:`SpectralViT` encoder.
 
-    ``forward`` returns TerraTorch's ``ReconstructionOutput``: ``loss={"loss": masked MSE}``,
-    ``pred`` the reconstruction ``[B, C, H, W]`` in the input's units (target normalisation
-    undone), and ``mask`` ``[B, C, H, W]`` (1 where the pixel's token was masked — per band,
-    because cube tokens mask bands separately).
+    ``forward`` returns TerraTorch's ``ReconstructionOutput``:
+
+    * ``loss``: ``{"loss": masked MSE, "baseline_loss": …}`` — both in the *target space* (the
+      per-image, per-band ``target_norm`` of the input, the space the loss is trained in) over the
+      same masked pixels. ``baseline_loss`` is the error of the simplest predictor, "each masked
+      pixel = the per-band mean of the image's visible pixels" (detached, for logging): a model
+      that does not beat it has learnt nothing spatial or spectral.
+    * ``pred``: the reconstruction ``[B, C, H, W]`` in the input's units. The target
+      normalisation is undone with statistics of the *visible* pixels only, so pictures and
+      metrics never draw on the hidden pixels (a band hidden everywhere, as under spectral-wise
+      masking, falls back to its full statistics).
+    * ``mask`` ``[B, C, H, W]``: 1 where the pixel's token was masked — per band, because cube
+      tokens mask bands separately.
 
     ``decode_fraction`` < 1 is the reduced-computation mode SIGMAE motivates: in training the
     decoder runs on the visible tokens plus only that fraction of the masked ones — those
     that matter most by the strategy's ``priority`` (saliency masking: the most salient;
     other strategies: a random subset) — and the loss covers those. The other mask tokens
-    are dropped from the decoder's sequence, which saves their attention and MLP work. In
-    training the output ``mask`` then marks only the decoded masked pixels (the rest get the
-    input as ``pred``); evaluation and prediction always decode every token.
+    are dropped from the decoder's sequence, which saves their attention and MLP work. The
+    training loss then measures the error on that subset only (under saliency masking the
+    hardest tokens, so it reads higher than an all-token loss). In training the output ``mask``
+    marks only the decoded masked pixels (the rest get the input as ``pred``). Evaluation and
+    prediction decode every token; so that validation and training losses stay comparable,
+    ``loss`` in evaluation is computed on the same kind of subset, and ``loss_all_masked`` on
+    every masked token.
 
     ``decoder_pos_embed``: ``"sincos"`` (fixed, default) or ``"learnable"`` (SpectralGPT's).
     ``ckpt_path`` loads encoder *and* decoder from a file or Hub reference — a pretraining
@@ -197,21 +210,53 @@ class SpectralMAE(nn.Module, HubMixin):
         shift, scale = target_statistics(x, valid, self.target_norm)
         target = patchify(tokenizer.pad((x - shift) / scale, grid), grid)
         weights = self._pixel_weights(valid, grid, x)
+        hidden = self._crop(unpatchify(token_mask.mask.unsqueeze(-1).expand(-1, -1, grid.pixels_per_token), grid), grid)
+        seen = hidden == 0 if valid is None else (hidden == 0) & valid
+        baseline = patchify(tokenizer.pad(self._visible_mean((x - shift) / scale, seen), grid), grid)
         mask = token_mask.mask
+        losses = {}
         if ids_decode is None:
-            loss = masked_mse(pred, target, mask, weights)
+            losses["loss"] = masked_mse(pred, target, mask, weights)
+            losses["baseline_loss"] = masked_mse(baseline, target, mask, weights)
+            if self.decode_fraction < 1.0:  # evaluation: also on the subset training scores, comparably
+                subset = self._decode_subset(token_mask, generator)
+                losses["loss_all_masked"] = losses["loss"]
+                losses["loss"] = self._subset_mse(pred, target, mask, weights, subset)
+                losses["baseline_loss"] = self._subset_mse(baseline, target, mask, weights, subset)
         else:
-            mask = mask.gather(1, ids_decode)
-            sub_weights = None if weights is None else gather_tokens(weights, ids_decode)
-            loss = masked_mse(pred, gather_tokens(target, ids_decode), mask, sub_weights)
+            losses["loss"] = self._subset_mse(pred, target, mask, weights, ids_decode, decoded=True)
+            losses["baseline_loss"] = self._subset_mse(baseline, target, mask, weights, ids_decode)
             # tokens left out of the decoder: no prediction (the target stands in) and out of the mask
             pred = target.float().scatter(1, ids_decode.unsqueeze(-1).expand_as(pred), pred.float())
-            mask = torch.zeros_like(token_mask.mask).scatter(1, ids_decode, mask)
+            mask = torch.zeros_like(mask).scatter(1, ids_decode, mask.gather(1, ids_decode))
+        losses["baseline_loss"] = losses["baseline_loss"].detach()
 
-        reconstruction = self._crop(unpatchify(pred.float(), grid), grid) * scale + shift
+        # back to input units with statistics of the pixels the model saw (never the hidden ones)
+        seen_shift, seen_scale = target_statistics(x, seen, self.target_norm)
+        no_seen = ~seen.flatten(2).any(dim=-1)[..., None, None]  # a band hidden everywhere (spectral masking)
+        seen_shift, seen_scale = torch.where(no_seen, shift, seen_shift), torch.where(no_seen, scale, seen_scale)
+        reconstruction = self._crop(unpatchify(pred.float(), grid), grid) * seen_scale + seen_shift
         pixel_mask = mask.unsqueeze(-1).expand(-1, -1, grid.pixels_per_token)
         pixel_mask = self._crop(unpatchify(pixel_mask, grid), grid)
-        return ReconstructionOutput(loss={"loss": loss}, pred=reconstruction, mask=pixel_mask)
+        return ReconstructionOutput(loss=losses, pred=reconstruction, mask=pixel_mask)
+
+    @staticmethod
+    def _visible_mean(target: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+        """The mean-of-visible baseline: every pixel of a band = the band's mean over the pixels the
+        model saw (``seen``), per image; 0 for a band it saw nowhere."""
+        seen = seen.float()
+        mean = (target.float() * seen).sum(dim=(-2, -1), keepdim=True) / seen.sum(dim=(-2, -1), keepdim=True).clamp(min=1)
+        return mean.expand_as(target)
+
+    @staticmethod
+    def _subset_mse(
+        pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None,
+        ids: torch.Tensor, decoded: bool = False,
+    ) -> torch.Tensor:
+        """Masked MSE over the tokens ``ids`` only (``decoded``: ``pred`` holds just those tokens)."""
+        sub_pred = pred if decoded else gather_tokens(pred, ids)
+        sub_weights = None if weights is None else gather_tokens(weights, ids)
+        return masked_mse(sub_pred, gather_tokens(target, ids), mask.gather(1, ids), sub_weights)
 
     def _decode_subset(self, token_mask: TokenMask, generator: torch.Generator | None) -> torch.Tensor | None:
         """Sorted ids ``[B, n_visible + k]`` of the visible tokens and the ``k = ceil(f·masked)``

@@ -118,7 +118,7 @@ class SSMAE(_SSMAECard, nn.Module, HubMixin):
     """SS-MAE pretraining model: spatial MAE + spectral MAE on the same patches, losses summed.
 
     ``forward`` returns a ``ReconstructionOutput`` with ``loss={"loss": spatial + spectral,
-    "spatial": …, "spectral": …}`` and the spectral branch's reconstruction and per-band mask
+    "spatial": …, "spectral": …, "baseline_loss": …}`` (the two branches' mean-of-visible baselines, summed) and the spectral branch's reconstruction and per-band mask
     (the branch MRS changes). ``ckpt_path`` continues from an SS-MAE pretraining checkpoint.
     ``grad_checkpointing``, ``compile`` and ``cpu_attention_kernel`` are :class:`SpectralViT`'s, for both
     branches and their decoders.
@@ -183,8 +183,10 @@ class SSMAE(_SSMAECard, nn.Module, HubMixin):
         spatial = self.spatial(x, generator=generator, progress=progress)
         spectral = self.spectral(x, generator=generator, progress=progress)
         loss_spatial, loss_spectral = spatial.loss["loss"], spectral.loss["loss"]
+        baseline = spatial.loss["baseline_loss"] + spectral.loss["baseline_loss"]
         return ReconstructionOutput(
-            loss={"loss": loss_spatial + loss_spectral, "spatial": loss_spatial, "spectral": loss_spectral},
+            loss={"loss": loss_spatial + loss_spectral, "spatial": loss_spatial, "spectral": loss_spectral,
+                  "baseline_loss": baseline},
             pred=spectral.pred,
             mask=spectral.mask,
         )
