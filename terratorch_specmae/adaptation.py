@@ -19,7 +19,11 @@ A band with no match is *new* and initialised per ``new_band_init``:
 * ``"zero"``: zeros — at the start the new band adds nothing to what the pretrained bands give;
 * ``"error"``: a new band is an error.
 
-Everything is one linear map per band: a ``[new bands, checkpoint bands]`` mixing matrix
+The same bands in another order (EuroSAT's files keep B8A last) are not mixed at all: the
+weights load unchanged and the encoder feeds its input channels in the checkpoint's order (its
+``band_order`` buffer), so features equal the checkpoint model's on reordered input exactly.
+
+Otherwise everything is one linear map per band: a ``[new bands, checkpoint bands]`` mixing matrix
 (:func:`band_mixing`) applied to per-band entries. A new spectral group's row is the mean of the
 per-band rows of its bands that have a source (zero-initialised new bands do not dilute it).
 
@@ -111,6 +115,17 @@ def band_mixing(target: Sequence[str], source: Sequence[str], new_band_init: str
     return mixing
 
 
+def band_permutation(target: Sequence[str], source: Sequence[str]) -> list[int] | None:
+    """``order`` with ``target[order[k]]`` the band of ``source[k]`` when ``target`` holds exactly the
+    ``source`` bands (by name or standard key) in any order; None when the sets differ."""
+    if len(target) != len(source):
+        return None
+    order = [match_band(name, target) for name in source]
+    if None in order or len(set(order)) != len(order):
+        return None
+    return order
+
+
 def mix_band_slices(weight: torch.Tensor, mixing: torch.Tensor, dim: int) -> torch.Tensor:
     """Apply the band mixing matrix along ``dim`` (one entry per band) of ``weight``."""
     moved = weight.movedim(dim, 0).double()
@@ -188,16 +203,20 @@ def adapt_encoder_state(
 ) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
     """A :class:`SpectralViT` checkpoint state (keys without prefix) fitted to ``encoder``'s bands and grid.
 
-    Returns the adapted state, notes on what was adapted and the model's bands the checkpoint
-    lacks. Shapes that cannot be adapted (width, depth, patch size, bands per cube) are left for
-    the caller's shape check to report.
+    Returns the adapted state, notes on what was adapted, the model's bands the checkpoint
+    lacks and the checkpoint's bands in the order its weights hold them.
+
+    The same bands in another order are not mixed: the weights load as they are and the state's
+    ``band_order`` makes the encoder feed its input in the checkpoint's order. Shapes that cannot
+    be adapted (width, depth, patch size, bands per cube) are left for the caller's shape check to
+    report.
     """
     if resize_pos_embed not in POS_EMBED_RESIZES:
         raise ValueError(f"resize_pos_embed must be one of {POS_EMBED_RESIZES}, got {resize_pos_embed!r}.")
     state, notes, new = dict(state), [], []
     key = "tokenizer.proj.weight"
     if key not in state:
-        return state, notes, new
+        return state, notes, new, source.bands
     what = type(encoder).__name__
     t_src, p_src = _kernel_layout(state, key, what)
     t, p = encoder.tokenizer.spectral_patch_size, encoder.patch_size
@@ -215,13 +234,26 @@ def adapt_encoder_state(
             f"{what}: the checkpoint has {spectral.shape[1]} spectral groups of {t_src} bands, which does not "
             f"fit its {len(bands)} bands {list(bands)}; check pretrained_bands."
         )
+    recorded = state.pop("band_order", None)
+    if recorded is not None:  # the checkpoint's model fed its input in this order: its weights' band order
+        if sorted(recorded.tolist()) != list(range(len(bands))):
+            raise ValueError(
+                f"{what}: the checkpoint's band_order {recorded.tolist()} is not a permutation of its "
+                f"{len(bands)} bands {list(bands)}; check pretrained_bands."
+            )
+        bands = tuple(bands[i] for i in recorded.tolist())
     if t_src != t and not (src_2d and model_2d):
         raise ValueError(
             f"{what}: the checkpoint's tokens span {t_src} bands ({'2D patches' if src_2d else 'cubes'}), this "
             f"model's {t} ({'2D patches' if model_2d else 'cubes'}); set spectral_patch_size to match."
         )
     mixing = None
-    if bands != model_bands:
+    order = band_permutation(model_bands, bands)
+    state["band_order"] = torch.tensor(order if order is not None else range(len(model_bands)), dtype=torch.long)
+    if order is not None and order != list(range(len(model_bands))):
+        # the same bands in another order: keep the weights, feed the input in the checkpoint's order
+        notes.append(f"bands {list(bands)} → input {list(model_bands)}: input channels fed in the checkpoint's order")
+    elif order is None:
         mixing = band_mixing(model_bands, bands, new_band_init)
         new = [b for b in model_bands if match_band(b, bands) is None]
         if src_2d and model_2d:
@@ -231,7 +263,7 @@ def adapt_encoder_state(
             + (f" (new, {new_band_init}-initialised: {new})" if new else "")
         )
     notes += fit_position_tables(state, encoder.pos_embed, mixing, t_src, t, source, p, resize_pos_embed)
-    return state, notes, new
+    return state, notes, new, bands
 
 
 def fit_position_tables(
@@ -265,7 +297,10 @@ def adapt_decoder_state(
     new_band_init: str = "wavelength",
     resize_pos_embed: str = "interpolate",
 ) -> dict[str, torch.Tensor]:
-    """An :class:`MAEDecoder` checkpoint state fitted to the bands and grid of ``encoder`` (its MAE's)."""
+    """An :class:`MAEDecoder` checkpoint state fitted to the bands and grid of ``encoder`` (its MAE's).
+
+    ``source.bands`` are in the order the weights hold them (as :func:`adapt_encoder_state` returns);
+    the same bands in another order need no change (the encoder reorders its input)."""
     state = dict(state)
     pred = state.get("pred.weight")
     if pred is None:
@@ -276,7 +311,7 @@ def adapt_decoder_state(
     t_src = pred.shape[0] // pixels
     fits = pred.shape == decoder.pred.weight.shape
     bands = _source_bands(source, model_bands, fits, type(decoder).__name__)
-    mixing = band_mixing(model_bands, bands, new_band_init) if bands != model_bands else None
+    mixing = None if band_permutation(model_bands, bands) is not None else band_mixing(model_bands, bands, new_band_init)
     if mixing is not None and t_src == len(bands) and t == len(model_bands):  # 2D patches: rows per band
         for name in ("pred.weight", "pred.bias"):
             value = state[name]

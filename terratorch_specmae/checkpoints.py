@@ -180,8 +180,9 @@ def _parts(model: nn.Module) -> tuple[dict[str, nn.Module], dict[str, nn.Module]
     return encoders, decoders
 
 
-def _sibling_encoder(path: str, encoders: dict[str, nn.Module]) -> nn.Module:
-    return encoders[_join(path.rsplit("decoder", 1)[0].rstrip("."), "encoder")]
+def _sibling_path(decoder_path: str) -> str:
+    """The path of the encoder beside a decoder (``spatial.decoder`` → ``spatial.encoder``)."""
+    return _join(decoder_path.rsplit("decoder", 1)[0].rstrip("."), "encoder")
 
 
 def _check_shapes(module_path: str, found: dict, expected: dict, source: str, module: nn.Module) -> None:
@@ -238,7 +239,7 @@ def load_weights(
     encoders, decoders = _parts(model)
     if not encoders:
         raise ValueError(f"{type(model).__name__} has no SpectralViT encoder to load weights into.")
-    new_state, used = {}, set()
+    new_state, used, weight_layouts = {}, set(), {}
 
     def take(path: str, module: nn.Module, prefix: str, part: dict, adapted: dict) -> None:
         """Check ``adapted`` (the module's part of the file, fitted) against ``module`` and keep it."""
@@ -260,7 +261,8 @@ def load_weights(
                 f"its first keys are: {sample}."
             )
         part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        adapted, notes, new = adapt_encoder_state(part, encoder, layout, new_band_init, resize_pos_embed)
+        adapted, notes, new, weight_bands = adapt_encoder_state(part, encoder, layout, new_band_init, resize_pos_embed)
+        weight_layouts[path] = SourceLayout(bands=weight_bands, img_size=layout.img_size)
         take(path, encoder, prefix, part, adapted)
         report.adapted += [f"{path or 'encoder'}: {n}" for n in notes]
         report.new_bands += [b for b in new if b not in report.new_bands]
@@ -270,8 +272,10 @@ def load_weights(
             report.fresh.append(path)
             continue
         part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        encoder = _sibling_encoder(path, encoders)
-        take(path, decoder, prefix, part, adapt_decoder_state(part, decoder, encoder, layout, new_band_init, resize_pos_embed))
+        encoder_path = _sibling_path(path)
+        encoder, weight_layout = encoders[encoder_path], weight_layouts[encoder_path]
+        adapted = adapt_decoder_state(part, decoder, encoder, weight_layout, new_band_init, resize_pos_embed)
+        take(path, decoder, prefix, part, adapted)
     report.ignored = len(set(state) - used)
     model.load_state_dict(new_state, strict=False)
     _log(report)

@@ -55,7 +55,7 @@ def test_2d_patch_kernel_follows_the_bands(tmp_path):
     share = (704.1 - 665.0) / (842.0 - 665.0)
     assert torch.allclose(new[:, :, 2], (1 - share) * kernel[:, :, 2] + share * kernel[:, :, 3], atol=1e-6)
     for key, value in source.state_dict().items():  # everything else is the checkpoint's
-        if key != "tokenizer.proj.weight":
+        if key not in ("tokenizer.proj.weight", "band_order"):
             assert torch.equal(target.state_dict()[key], value), key
     zero = build_backbone(
         "tiny", "sigmae", bands=["SWIR_1", "BLUE", "B05"], img_size=32, patch_size=8,
@@ -78,9 +78,75 @@ def test_cube_spectral_table_follows_the_bands(tmp_path):
     # the cube kernel is shared by every group: it loads as it is
     assert torch.equal(target.tokenizer.proj.weight, source.tokenizer.proj.weight)
     assert torch.equal(target.blocks[5].mlp.fc2.weight, source.blocks[5].mlp.fc2.weight)
-    # same band set, reordered whole groups: rows move exactly
-    regrouped = build_backbone("tiny", "s2mae", bands=S2[3:6] + S2[:3], img_size=32, ckpt_path=path, pretrained_bands=S2)
-    assert torch.equal(regrouped.pos_embed.spectral[0, 0], table[1]) and torch.equal(regrouped.pos_embed.spectral[0, 1], table[0])
+    # the same band set in another order is not mixed: weights load as they are, the input is reordered
+    reordered = build_backbone("tiny", "s2mae", bands=S2[3:6] + S2[:3] + S2[6:], img_size=32, ckpt_path=path, pretrained_bands=S2)
+    assert torch.equal(reordered.pos_embed.spectral, source.pos_embed.spectral)
+    assert reordered.token_bands == tuple(S2)
+
+
+@pytest.mark.parametrize("family", ["s2mae", "sigmae"])  # cube tokens and 2D patches
+def test_bands_in_another_order_give_the_checkpoints_features_exactly(tmp_path, family):
+    """EuroSAT keeps B8A last: a model whose bands are the checkpoint's in another order gives the
+    checkpoint model's features on correspondingly reordered input — to the last bit."""
+    source = randomised(build_backbone("tiny", family, bands=S2, img_size=32, patch_size=8)).eval()
+    path = save(source, tmp_path / "s2.pt")
+    eurosat = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B11", "B12", "B8A"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no new bands, nothing mixed
+        target = build_backbone("tiny", family, bands=eurosat, img_size=32, patch_size=8, ckpt_path=path,
+                                pretrained_bands=S2).eval()
+    assert any("checkpoint's order" in note for note in target.load_report.adapted)
+    x = torch.randn(2, 12, 32, 32)
+    permuted = x[:, [S2.index(b) for b in eurosat]]  # the same pixels, in EuroSAT's band order
+    with torch.no_grad():
+        for ours, theirs in zip(target(permuted), source(x), strict=True):
+            assert torch.equal(ours, theirs)
+    # the order is saved with the weights: reloading the fine-tuned encoder anywhere keeps it right
+    again = save(target, tmp_path / "eurosat.pt")
+    back = build_backbone("tiny", family, bands=S2, img_size=32, patch_size=8, ckpt_path=again, pretrained_bands=eurosat).eval()
+    assert back.token_bands == tuple(S2) and not back._reordered
+    with torch.no_grad():
+        assert torch.equal(back(x)[-1], source(x)[-1])
+    state = target.state_dict()  # a model of the same bands loads the state as saved
+    plain = build_backbone("tiny", family, bands=eurosat, img_size=32, patch_size=8).eval()
+    plain.load_state_dict(state)
+    with torch.no_grad():
+        assert torch.equal(plain(permuted)[-1], source(x)[-1])
+
+
+def test_mae_with_bands_in_another_order_reconstructs_in_the_inputs_order(tmp_path):
+    source = randomised(build_mae("tiny", "s2mae", bands=L7, img_size=32, decoder_embed_dim=32, decoder_depth=1,
+                                  decoder_num_heads=2, masking="random")).eval()
+    path = save(source, tmp_path / "mae.pt")
+    order = [3, 0, 1, 2, 5, 4]
+    target = build_mae("tiny", "s2mae", bands=[L7[i] for i in order], img_size=32, decoder_embed_dim=32,
+                       decoder_depth=1, decoder_num_heads=2, masking="random", ckpt_path=path, pretrained_bands=L7).eval()
+    x = torch.rand(2, 6, 32, 32) * 100
+    with torch.no_grad():
+        ours = target(x[:, order], generator=torch.Generator().manual_seed(0))
+        theirs = source(x, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(ours.loss["loss"], theirs.loss["loss"])
+    assert torch.equal(ours.mask, theirs.mask[:, order])
+    torch.testing.assert_close(ours.pred, theirs.pred[:, order])
+
+
+def test_saliency_masking_follows_a_reordered_checkpoint(tmp_path):
+    """Indices are found by band name in the order the tokenizer sees the bands, and statistics
+    given in the input's order are permuted alike."""
+    args = {"img_size": 32, "decoder_embed_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2, "masking": "saliency"}
+    source = randomised(build_mae("tiny", "s2mae", bands=L7, **args)).eval()
+    path = save(source, tmp_path / "mae.pt")
+    order = [5, 4, 3, 2, 1, 0]
+    means, stds = [60.0, 61.0, 62.0, 63.0, 64.0, 65.0], [10.0, 11.0, 12.0, 13.0, 14.0, 15.0]
+    target = build_mae("tiny", "s2mae", bands=[L7[i] for i in order], ckpt_path=path, pretrained_bands=L7, **args).eval()
+    target.set_masking_normalization([means[i] for i in order], [stds[i] for i in order])
+    source.set_masking_normalization(means, stds)
+    x = torch.randn(2, 6, 32, 32)
+    with torch.no_grad():
+        ours = target(x[:, order], generator=torch.Generator().manual_seed(0), progress=1.0)
+        theirs = source(x, generator=torch.Generator().manual_seed(0), progress=1.0)
+    assert target.masking.means == means and target.masking.indices.bands == tuple(L7)
+    assert torch.equal(ours.mask, theirs.mask[:, order])
 
 
 def test_new_band_group_takes_the_mean_of_its_sourced_bands(tmp_path):

@@ -85,7 +85,9 @@ def test_spectralgpt_plus_shapes_convert_to_s2mae_vit_base(tmp_path):
     assert len(mae.encoder.blocks) == 12 and mae.encoder.blocks[0].attn.num_heads == 12
     assert mae.encoder.bands == ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
     ours = mae.state_dict()
-    assert len(ours) == len(state) - 2 * 2 * 16  # per block, q/k/v weight+bias (6) became qkv weight+bias (2)
+    # per block, q/k/v weight+bias (6) became qkv weight+bias (2); our encoder adds its band_order (identity)
+    assert len(ours) == len(state) - 2 * 2 * 16 + 1
+    assert ours["encoder.band_order"].tolist() == list(range(12))
     assert torch.equal(ours["encoder.tokenizer.proj.weight"], state["patch_embed.proj.weight"])
     assert torch.equal(ours["encoder.pos_embed.spectral"], state["pos_embed_temporal"])
     assert torch.equal(ours["decoder.pos_embed.spatial"], state["decoder_pos_embed_spatial"])

@@ -115,6 +115,13 @@ class SpectralViT(nn.Module, HubMixin):
         resize_pos_embed: ``"interpolate"`` | ``"reinit"``: the spatial table of a checkpoint of
             another image size is resampled, or left at this model's initialisation.
 
+    Band order: weights whose bands are this model's ``bands`` in another order (EuroSAT's
+    files keep B8A last) are loaded as they are, and the input's channels are fed to the
+    tokenizer in the checkpoint's order (buffer ``band_order``, saved with the weights;
+    ``token_bands`` names them). The features are then exactly the checkpoint's on
+    correspondingly reordered input — unlike mixing position-table rows, which a cube
+    tokenizer, its kernel shared by all groups, cannot express.
+
     ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` come from :class:`~terratorch_specmae.hub.HubMixin`.
     """
 
@@ -188,6 +195,10 @@ class SpectralViT(nn.Module, HubMixin):
             for rate in rates
         )
         self.norm = norm_layer(embed_dim)
+        # input channel feeding each token band: the identity, or the order of a checkpoint whose bands are
+        # this model's in another order (set when loading; saved with the weights)
+        self.register_buffer("band_order", torch.arange(len(self.bands)), persistent=True)
+        self._order = tuple(range(len(self.bands)))  # band_order as Python ints (no device sync per step)
         self.out_indices = self._check_out_indices(out_indices)
         groups = self.tokenizer.groups
         self.out_channels = [embed_dim * groups if fold == "concat" else embed_dim] * len(self.out_indices)
@@ -205,6 +216,38 @@ class SpectralViT(nn.Module, HubMixin):
     @property
     def groups(self) -> int:
         return self.tokenizer.groups
+
+    # ---- band order: the input's channels in the order the weights were trained on
+    @property
+    def token_bands(self) -> tuple[str, ...]:
+        """The bands in the order the tokenizer sees them (``bands`` unless the weights came in another order)."""
+        return tuple(self.bands[i] for i in self._order)
+
+    @property
+    def _reordered(self) -> bool:
+        return self._order != tuple(range(len(self.bands)))
+
+    def set_band_order(self, order) -> None:
+        """Feed input channel ``order[k]`` as the ``k``-th band to the tokenizer (a permutation of the bands)."""
+        order = torch.as_tensor(order, dtype=torch.long)
+        if sorted(order.tolist()) != list(range(len(self.bands))):
+            raise ValueError(f"band order {order.tolist()} is not a permutation of the {len(self.bands)} bands.")
+        self.band_order.copy_(order.to(self.band_order.device))
+        self._order = tuple(order.tolist())
+
+    def to_token_order(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, …]`` in the input's band order → the tokenizer's (the weights') order."""
+        return x.index_select(1, self.band_order) if self._reordered else x
+
+    def from_token_order(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`to_token_order` (reconstructions back to the input's band order)."""
+        return x.index_select(1, torch.argsort(self.band_order)) if self._reordered else x
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # weights saved before band orders were recorded are in the model's own order
+        state_dict.setdefault(prefix + "band_order", torch.arange(len(self.bands)))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._order = tuple(self.band_order.tolist())
 
     def _check_out_indices(self, out_indices: Sequence[int] | None) -> list[int]:
         if out_indices is None:
@@ -267,7 +310,7 @@ class SpectralViT(nn.Module, HubMixin):
 
         With ``nan_policy="fill"`` NaN pixels enter as 0."""
         x, _ = self.fill_nan(self.check_input(x))
-        tokens, grid = self.tokenizer(x)
+        tokens, grid = self.tokenizer(self.to_token_order(x))
         return tokens + self.pos_embed(grid.height, grid.width).to(tokens.dtype), grid
 
     def forward_blocks(self, tokens: torch.Tensor, out_indices: Sequence[int]) -> list[torch.Tensor]:

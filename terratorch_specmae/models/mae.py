@@ -128,6 +128,8 @@ class SpectralMAE(nn.Module, HubMixin):
         self.encoder = encoder
         self.masking = build_masking(masking, bands=encoder.bands, mask_ratio=mask_ratio, **(masking_options or {}))
         self.masking_name = masking
+        self._masking_options = dict(masking_options or {})
+        self._masking_bands, self._masking_statistics = encoder.token_bands, None
         grid = encoder.default_grid
         self.masking.check_grid(grid)
         self.target_norm, self.decode_fraction = target_norm, decode_fraction
@@ -196,6 +198,9 @@ class SpectralMAE(nn.Module, HubMixin):
         """``generator`` fixes the random mask, ``progress`` (0 → 1, from the task) drives curriculum
         masking; other batch entries TerraTorch passes are not used."""
         x, valid = self.encoder.fill_nan(self.encoder.check_input(x))
+        x = self.encoder.to_token_order(x)  # the weights' band order (see SpectralViT); undone on the outputs
+        valid = None if valid is None else self.encoder.to_token_order(valid)
+        self._follow_band_order()
         grid = self.encoder.tokenizer.grid(*x.shape[-2:])
         tokenizer = self.encoder.tokenizer
         token_mask = self.masking(grid, x.shape[0], x.device, generator=generator, image=x, progress=progress)
@@ -238,7 +243,34 @@ class SpectralMAE(nn.Module, HubMixin):
         reconstruction = self._crop(unpatchify(pred.float(), grid), grid) * seen_scale + seen_shift
         pixel_mask = mask.unsqueeze(-1).expand(-1, -1, grid.pixels_per_token)
         pixel_mask = self._crop(unpatchify(pixel_mask, grid), grid)
+        reconstruction, pixel_mask = self.encoder.from_token_order(reconstruction), self.encoder.from_token_order(pixel_mask)
         return ReconstructionOutput(loss=losses, pred=reconstruction, mask=pixel_mask)
+
+    # ---- the masking strategy sees the batch in the tokenizer's band order
+    def set_masking_normalization(self, means, stds, source: str = "means/stds") -> None:
+        """Hand a strategy that computes on raw values (saliency) the datamodule's per-band
+        statistics, given in the input's band order."""
+        self._masking_statistics = (list(means), list(stds), source)
+        self._masking_bands = None  # re-applied in the tokenizer's order on the next forward
+        self._follow_band_order()
+
+    def _follow_band_order(self) -> None:
+        """Rebuild the masking strategy for the bands in the order the tokenizer sees them, after
+        weights of another band order were loaded (statistics permuted alike)."""
+        bands = self.encoder.token_bands
+        if bands == self._masking_bands:
+            return
+        order = [self.encoder.bands.index(b) for b in bands]
+        options = dict(self._masking_options)
+        for key in ("means", "stds"):
+            if options.get(key) is not None:
+                options[key] = [options[key][i] for i in order]
+        self.masking = build_masking(self.masking_name, bands=bands, mask_ratio=self.masking.mask_ratio, **options)
+        self.masking.check_grid(self.encoder.default_grid)
+        if self._masking_statistics is not None and getattr(self.masking, "needs_raw_values", False):
+            means, stds, source = self._masking_statistics
+            self.masking.set_normalization([means[i] for i in order], [stds[i] for i in order], source)
+        self._masking_bands = bands
 
     @staticmethod
     def _visible_mean(target: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:

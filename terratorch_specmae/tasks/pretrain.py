@@ -9,7 +9,7 @@ from terratorch.models.model import ReconstructionOutput
 from terratorch.tasks import ReconstructionTask
 from terratorch.tasks.optimizer_factory import optimizer_factory
 
-from terratorch_specmae.masking import MaskingStrategy
+from terratorch_specmae.models.mae import SpectralMAE
 from terratorch_specmae.tasks.optim import param_groups, scaled_lr, warmup_cosine_factor, warmup_steps_for
 
 # MAE's AdamW settings; `fused` runs the update as one kernel per parameter group (CPU and CUDA)
@@ -179,12 +179,11 @@ class SpectralMAETask(ReconstructionTask):
         super().setup(stage)
         datamodule = self.trainer.datamodule if self._trainer is not None else None
         statistics = normalization_statistics(datamodule)
-        for strategy in masking_strategies(self.model):
-            if not getattr(strategy, "needs_raw_values", False) or strategy.means is not None:
-                continue
-            if statistics is None:
-                continue
-            strategy.set_normalization(*statistics, source=f"{type(datamodule).__name__}'s normalisation")
+        if statistics is None:
+            return
+        for mae in (m for m in self.model.modules() if isinstance(m, SpectralMAE)):
+            if getattr(mae.masking, "needs_raw_values", False) and mae.masking.means is None:
+                mae.set_masking_normalization(*statistics, source=f"{type(datamodule).__name__}'s normalisation")
 
     def mask_input(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Keep the masked pixels of ``x`` and set the visible ones to NaN, which the metrics skip.
@@ -201,16 +200,6 @@ class SpectralMAETask(ReconstructionTask):
         if not isinstance(output, ReconstructionOutput):
             output = ReconstructionOutput(*output)
         return output.pred, batch.get("filename")
-
-
-def masking_strategies(model: torch.nn.Module) -> list[MaskingStrategy]:
-    """The masking strategies of a model (one for our MAEs, two for SS-MAE)."""
-    found = []
-    for module in model.modules():
-        strategy = getattr(module, "masking", None)
-        if isinstance(strategy, MaskingStrategy) and all(strategy is not s for s in found):
-            found.append(strategy)
-    return found
 
 
 def _numbers(values) -> list[float] | None:
