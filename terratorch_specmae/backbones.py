@@ -53,6 +53,7 @@ MAE_ARGS = (
     "decoder_num_heads",
     "decoder_pos_embed",
     "target_norm",
+    "target_stats",
     "decode_fraction",
     # loading: the MAE loads encoder and decoder together (continued pretraining)
     "ckpt_path",

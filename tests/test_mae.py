@@ -275,3 +275,23 @@ def test_decode_fraction_must_be_a_fraction():
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match=r"decode_fraction must be in \(0, 1\]"):
             tiny_mae(decode_fraction=bad)
+
+
+def test_visible_target_statistics_never_see_the_hidden_pixels():
+    """``target_stats: visible``: the target and the loss do not depend on the hidden pixels' range,
+    and a perfect target-space output maps back to the input exactly."""
+    from terratorch_specmae.models import patchify
+
+    mae = tiny_mae(target_norm="minmax", target_stats="visible").eval()
+    x = torch.rand(2, 6, 32, 32) * 100
+    with torch.no_grad():
+        out = mae(x, generator=torch.Generator().manual_seed(0))
+    seen = out.mask == 0
+    shift, scale = target_statistics(x, seen, "minmax")
+    grid = mae.encoder.tokenizer.grid(32, 32)
+    mae.decoder.forward = lambda *args, **kwargs: patchify((x - shift) / scale, grid)
+    perfect = mae(x, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(perfect.pred, x, rtol=1e-4, atol=1e-3)
+    assert perfect.loss["loss"] < 1e-10
+    with pytest.raises(ValueError, match="target_stats must be one of"):
+        tiny_mae(target_stats="hidden")

@@ -17,6 +17,7 @@ from terratorch_specmae.models.encoder import SpectralViT, compile_blocks
 from terratorch_specmae.models.tokenizer import TokenGrid, patchify, unpatchify
 
 TARGET_NORMS = ("minmax", "standardize", "none")
+TARGET_STATS = ("all", "visible")
 
 
 def target_statistics(
@@ -82,6 +83,13 @@ class SpectralMAE(nn.Module, HubMixin):
     * ``mask`` ``[B, C, H, W]``: 1 where the pixel's token was masked — per band, because cube
       tokens mask bands separately.
 
+    ``target_stats``: the per-image statistics of ``target_norm`` come from ``"all"`` the image's
+    valid pixels (default, S2MAE's per-image normalisation) or from the ``"visible"`` pixels only.
+    With ``"all"`` the target depends on the hidden pixels' range (min/max or mean/std), which
+    the model must guess from what it sees, while the mean-of-visible baseline computed in target
+    space is handed it; with ``"visible"`` the model and the baseline know the same, and the
+    reconstruction maps back to input units exactly.
+
     ``decode_fraction`` < 1 is the reduced-computation mode SIGMAE motivates: in training the
     decoder runs on the visible tokens plus only that fraction of the masked ones — those
     that matter most by the strategy's ``priority`` (saliency masking: the most salient;
@@ -112,6 +120,7 @@ class SpectralMAE(nn.Module, HubMixin):
         decoder_depth: int = 4,
         decoder_num_heads: int = 16,
         target_norm: str = "minmax",
+        target_stats: str = "all",
         decode_fraction: float = 1.0,
         decoder_pos_embed: str = "sincos",
         ckpt_path: str | dict | None = None,
@@ -123,6 +132,8 @@ class SpectralMAE(nn.Module, HubMixin):
         super().__init__()
         if target_norm not in TARGET_NORMS:
             raise ValueError(f"target_norm must be one of {TARGET_NORMS}, got {target_norm!r}.")
+        if target_stats not in TARGET_STATS:
+            raise ValueError(f"target_stats must be one of {TARGET_STATS}, got {target_stats!r}.")
         if not 0.0 < decode_fraction <= 1.0:
             raise ValueError(f"decode_fraction must be in (0, 1], got {decode_fraction}.")
         self.encoder = encoder
@@ -132,7 +143,7 @@ class SpectralMAE(nn.Module, HubMixin):
         self._masking_bands, self._masking_statistics = encoder.token_bands, None
         grid = encoder.default_grid
         self.masking.check_grid(grid)
-        self.target_norm, self.decode_fraction = target_norm, decode_fraction
+        self.target_norm, self.target_stats, self.decode_fraction = target_norm, target_stats, decode_fraction
         self.decoder = MAEDecoder(
             encoder_dim=encoder.embed_dim,
             grid_size=(grid.height, grid.width),
@@ -212,11 +223,18 @@ class SpectralMAE(nn.Module, HubMixin):
         ids_decode = self._decode_subset(token_mask, generator) if self.training else None
         pred = self.decoder(latent, token_mask.ids_restore, grid, ids_decode)
 
-        shift, scale = target_statistics(x, valid, self.target_norm)
-        target = patchify(tokenizer.pad((x - shift) / scale, grid), grid)
-        weights = self._pixel_weights(valid, grid, x)
         hidden = self._crop(unpatchify(token_mask.mask.unsqueeze(-1).expand(-1, -1, grid.pixels_per_token), grid), grid)
         seen = hidden == 0 if valid is None else (hidden == 0) & valid
+        shift, scale = target_statistics(x, valid, self.target_norm)
+        # statistics of the pixels the model saw (never the hidden ones); a band hidden everywhere
+        # (spectral-wise masking) falls back to its full statistics
+        seen_shift, seen_scale = target_statistics(x, seen, self.target_norm)
+        no_seen = ~seen.flatten(2).any(dim=-1)[..., None, None]
+        seen_shift, seen_scale = torch.where(no_seen, shift, seen_shift), torch.where(no_seen, scale, seen_scale)
+        if self.target_stats == "visible":
+            shift, scale = seen_shift, seen_scale
+        target = patchify(tokenizer.pad((x - shift) / scale, grid), grid)
+        weights = self._pixel_weights(valid, grid, x)
         baseline = patchify(tokenizer.pad(self._visible_mean((x - shift) / scale, seen), grid), grid)
         mask = token_mask.mask
         losses = {}
@@ -237,9 +255,6 @@ class SpectralMAE(nn.Module, HubMixin):
         losses["baseline_loss"] = losses["baseline_loss"].detach()
 
         # back to input units with statistics of the pixels the model saw (never the hidden ones)
-        seen_shift, seen_scale = target_statistics(x, seen, self.target_norm)
-        no_seen = ~seen.flatten(2).any(dim=-1)[..., None, None]  # a band hidden everywhere (spectral masking)
-        seen_shift, seen_scale = torch.where(no_seen, shift, seen_shift), torch.where(no_seen, scale, seen_scale)
         reconstruction = self._crop(unpatchify(pred.float(), grid), grid) * seen_scale + seen_shift
         pixel_mask = mask.unsqueeze(-1).expand(-1, -1, grid.pixels_per_token)
         pixel_mask = self._crop(unpatchify(pixel_mask, grid), grid)
