@@ -2,6 +2,7 @@
 learning-rate schedule and batch scaling, statistics from the datamodule, the logged baseline."""
 
 import math
+from itertools import pairwise
 
 import lightning.pytorch as pl
 import pytest
@@ -123,14 +124,14 @@ def _fit(tmp_path, datamodule=None, max_epochs=2, accumulate=1, **task_args):
 def test_default_schedule_is_warmup_then_cosine(tmp_path):
     """20 optimizer steps (2 epochs × 10 batches) with a warmup of 25 % = 5 steps: lr 0 at step 0,
     the peak at the end of warmup, falling to the floor (0.1 × lr) at the end."""
-    task, trainer, lrs = _fit(tmp_path, lr=1e-3, warmup_fraction=0.25, min_lr_ratio=0.1)
+    _, trainer, lrs = _fit(tmp_path, lr=1e-3, warmup_fraction=0.25, min_lr_ratio=0.1)
     assert trainer.global_step == 20 and len(lrs) == 20
     lrs = [group[0] for group in lrs]
     assert lrs[0] == 0.0
     assert lrs[5] == pytest.approx(1e-3)  # end of warmup: the peak
     assert lrs[2] == pytest.approx(1e-3 * 2 / 5)
-    assert all(a < b for a, b in zip(lrs[:5], lrs[1:6], strict=True))  # rising
-    assert all(a > b for a, b in zip(lrs[5:-1], lrs[6:], strict=True))  # then falling
+    assert all(a < b for a, b in pairwise(lrs[:6]))  # rising
+    assert all(a > b for a, b in pairwise(lrs[5:]))  # then falling
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-4)  # after the last step: the floor
     assert trainer.logged_metrics["train/lr"] == pytest.approx(lrs[-1])
 
@@ -153,7 +154,7 @@ def test_base_lr_scales_with_the_global_batch(tmp_path):
 
 
 def test_baseline_is_logged_beside_the_loss(tmp_path):
-    task, trainer, _ = _fit(tmp_path, max_epochs=1, lr=1e-3)
+    _, trainer, _ = _fit(tmp_path, max_epochs=1, lr=1e-3)
     logged = trainer.logged_metrics
     assert {"train/loss", "train/baseline_loss_step", "train/baseline_ratio_step", "train/baseline_loss_epoch"} <= set(
         logged

@@ -11,8 +11,8 @@ from torch import nn
 from terratorch_specmae.checkpoints import load_weights
 from terratorch_specmae.hub import HubMixin
 from terratorch_specmae.masking import TokenMask, build_masking, gather_tokens
-from terratorch_specmae.models.decoder import MAEDecoder
 from terratorch_specmae.models.cpu_attention import use_cpu_attention_kernel
+from terratorch_specmae.models.decoder import MAEDecoder
 from terratorch_specmae.models.encoder import SpectralViT, compile_blocks
 from terratorch_specmae.models.tokenizer import TokenGrid, patchify, unpatchify
 
