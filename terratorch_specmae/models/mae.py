@@ -88,7 +88,10 @@ class SpectralMAE(nn.Module, HubMixin):
     With ``"all"`` the target depends on the hidden pixels' range (min/max or mean/std), which
     the model must guess from what it sees, while the mean-of-visible baseline computed in target
     space is handed it; with ``"visible"`` the model and the baseline know the same, and the
-    reconstruction maps back to input units exactly.
+    reconstruction maps back to input units exactly. ``"visible"`` is fragile where a band's
+    visible pixels are (nearly) constant — sea in 8-bit data at mask ratio 0.9: the scale
+    collapses and the target explodes (measured: an S2MAE loss stuck near 1 on the Olinda crops;
+    see ``benchmarks/RESULTS.md``); ``target_norm: none`` has no per-image statistics at all.
 
     ``decode_fraction`` < 1 is the reduced-computation mode SIGMAE motivates: in training the
     decoder runs on the visible tokens plus only that fraction of the masked ones — those
