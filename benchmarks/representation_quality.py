@@ -610,11 +610,10 @@ def finetune(encoder: nn.Module, heldout: HeldOut, seed: int, args: argparse.Nam
 def raw_spectra_probes(heldout: HeldOut, seed: int) -> dict:
     """The same probes on raw spectra: cell mean (6), mean + std (12); change: |mean difference| (6)."""
     kinds = ("linear", "knn")
+    labels, train, n = heldout.cell_labels, heldout.cell_train, len(CLASSES)
     landcover = {
-        "mean": probe_suite(heldout.raw_spectra[:, :6], heldout.cell_labels, heldout.cell_train, len(CLASSES),
-                            seed, FRACTIONS, kinds),  # fmt: skip
-        "mean+std": probe_suite(heldout.raw_spectra, heldout.cell_labels, heldout.cell_train, len(CLASSES),
-                                seed, FRACTIONS, kinds),  # fmt: skip
+        "mean": probe_suite(heldout.raw_spectra[:, :6], labels, train, n, seed, FRACTIONS, kinds),
+        "mean+std": probe_suite(heldout.raw_spectra, labels, train, n, seed, FRACTIONS, kinds),
     }
     change = probe_suite(heldout.change_raw, heldout.change_labels, heldout.change_train, 2, seed, FRACTIONS, kinds)
     return {"landcover": landcover, "change": change}
@@ -665,7 +664,9 @@ def markdown_report(results: dict, args: argparse.Namespace) -> str:
                          mean_std(per_seed(method, final, "reconstruction", ratio, "baseline_mse"), 4),
                          "**" + mean_std(per_seed(method, final, "reconstruction", ratio, "ratio"), 2) + "×**",
                          mean_std(per_seed(method, "0", "reconstruction", ratio, "ratio"), 2) + "×"])  # fmt: skip
-    out.append("**(a) Masked reconstruction, held-out crops, random masking** (MSE in the minmax target space "
+    options = results["model_args"][args.methods[0]]
+    space = f"target_norm {options.get('target_norm', 'minmax')}, statistics over {options.get('target_stats', 'all')} pixels"
+    out.append(f"**(a) Masked reconstruction, held-out crops, random masking** (MSE in the target space ({space}) "
                "on masked pixels; baseline = per image and band, the mean of the visible pixels; targets ≥ 2× at "
                "0.75, ≥ 1.5× at 0.9)\n")  # fmt: skip
     out.append(table(["method", "mask ratio", "model MSE", "mean-of-visible MSE", "baseline / model",
