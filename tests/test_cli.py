@@ -420,8 +420,9 @@ def test_progressive_pretraining_stage2_continues_from_stage1(pretrained, tmp_pa
     stage1 = torch.load(pretrained, map_location="cpu", weights_only=True)["state_dict"]
     assert stage2.encoder.bands == ("B02", "B03", "B04", "B08") and stage2.encoder.img_size == (48, 48)
     for key, value in stage2.state_dict().items():
-        if "pos_embed" not in key:  # blocks, norms, kernels, decoder: stage 1's as they were
+        if "pos_embed" not in key and key != "encoder.band_order":  # blocks, norms, kernels, decoder: stage 1's
             assert torch.equal(value, stage1[f"model.{key}"]), key
+    assert stage2.encoder.band_order.tolist() == [0, 1, 2, 3]  # another band set, not a reordering
     # groups (BLUE GREEN RED) (NIR_BROAD SWIR_1 SWIR_2) → (B02 B03 B04) (B08): the same rows
     assert torch.equal(stage2.encoder.pos_embed.spectral, stage1["model.encoder.pos_embed.spectral"])
     assert stage2.encoder.pos_embed.spatial.shape == (1, 36, 192)  # 8×8 → 6×6
