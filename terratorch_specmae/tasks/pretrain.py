@@ -50,7 +50,8 @@ class SpectralMAETask(ReconstructionTask):
 
     Besides ``loss``, the model's ``baseline_loss`` (the mean-of-visible predictor's masked error,
     same pixels, same space) is logged, and ``baseline_ratio`` = baseline_loss / loss: above 1
-    the model beats that baseline. ``train/lr`` is logged every step.
+    the model beats that baseline. ``train/lr`` is logged every step. In training, the entries
+    besides ``loss`` are each process's own (not reduced over DDP ranks; see ``_log_training_extras``).
 
     Saliency masking computes spectral indices on raw values: when its ``means``/``stds`` are not
     set, the task takes them from the datamodule's normalisation (``Normalize`` of TerraTorch's
@@ -123,7 +124,18 @@ class SpectralMAETask(ReconstructionTask):
         losses = output.loss if isinstance(output, ReconstructionOutput) else None
         if losses and "baseline_loss" in losses:  # > 1: the model beats the mean-of-visible baseline
             losses["baseline_ratio"] = losses["baseline_loss"].detach() / losses["loss"].detach().clamp(min=1e-12)
+        if losses and self.training and self._trainer is not None:
+            self._log_training_extras(losses, x.shape[0])
         return output
+
+    def _log_training_extras(self, losses: dict, batch_size: int) -> None:
+        """Log the loss entries besides ``loss`` here, per process (``sync_dist=False``), and take them out
+        of the dict TerraTorch's loss handler logs with ``sync_dist=True`` on epoch: under DDP the rank-0
+        progress bar reduces epoch metrics at the end of a training epoch while the other ranks are
+        elsewhere, which hangs the run."""
+        for name in [k for k in losses if k != "loss"]:
+            value = losses.pop(name)
+            self.log(f"train/{name}", value.detach(), on_step=True, on_epoch=True, sync_dist=False, batch_size=batch_size)
 
     def global_batch_size(self) -> int:
         """Samples per optimizer step over all processes: batch size × devices × nodes × accumulation."""
