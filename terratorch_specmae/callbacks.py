@@ -15,6 +15,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from terratorch.tasks import MultiLabelClassificationTask
 
+from terratorch_specmae.atomic import PendingFile, atomic_path
 from terratorch_specmae.plotting import (
     class_map_figure,
     classification_figure,
@@ -233,6 +234,8 @@ class ClassMapWriter(pl.Callback):
     :class:`~terratorch_specmae.tasks.PixelClassificationTask`. Writes ``<out_dir>/<name>.tif``
     (uint8 classes 0…K−1, 255 where nothing was predicted, the input's georeference) and
     ``<name>.png``; ``out_dir`` defaults to ``terratorch predict``'s ``--predict_output_dir``.
+    Both are written under a temporary name and renamed into place, so an earlier map is replaced
+    only by a complete one.
     """
 
     NODATA = 255
@@ -263,10 +266,10 @@ class ClassMapWriter(pl.Callback):
         profile = trainer.datamodule.profile
         data = self.map.numpy()
         path = out / f"{self.name}.tif"
-        with rasterio.open(
-            path, "w", driver="GTiff", height=data.shape[0], width=data.shape[1], count=1, dtype="uint8",
+        with atomic_path(path) as tmp, rasterio.open(
+            tmp, "w", driver="GTiff", height=data.shape[0], width=data.shape[1], count=1, dtype="uint8",
             crs=profile["crs"], transform=profile["transform"], nodata=self.NODATA, compress="deflate",
-        ) as dst:
+        ) as dst:  # fmt: skip
             dst.write(data, 1)
         fig = class_map_figure(data, self.NODATA, self.class_names)
         self.written = [path, save_figure(fig, out / f"{self.name}.png")]
@@ -291,9 +294,12 @@ class SceneWriter(BasePredictionWriter):
 
     For :class:`~terratorch_specmae.datamodules.SceneTilesDataModule` with a segmentation task
     (``SemanticSegmentationTask`` or our ``SegmentationTask``, change detection included). Each
-    tile's kept window goes straight into ``<out_dir>/<scene stem>_pred.tif`` (uint8 classes,
-    255 where an input band has no data, the scene's CRS and transform), so memory does not grow
-    with the scene; ``<scene stem>_pred.png`` is drawn from a decimated read (≤ ``png_size`` px).
+    tile's kept window goes straight to disk, so memory does not grow with the scene, into a
+    temporary file beside ``<out_dir>/<scene stem>_pred.tif`` that is renamed onto that name once
+    every tile is in (uint8 classes, 255 where an input band has no data, the scene's CRS and
+    transform). An interrupted prediction removes the temporary (a killed one leaves a hidden
+    ``.<name>.<pid>.<random>.tmp``) and never touches a map written before.
+    ``<scene stem>_pred.png`` is drawn from a decimated read (≤ ``png_size`` px).
     ``out_dir`` defaults to ``terratorch predict``'s ``--predict_output_dir``.
     """
 
@@ -305,6 +311,7 @@ class SceneWriter(BasePredictionWriter):
         self.class_names = list(class_names) if class_names else None
         self.written: list[Path] = []
         self.dst = None
+        self.pending: PendingFile | None = None
 
     def on_predict_start(self, trainer, pl_module) -> None:
         import rasterio
@@ -315,12 +322,12 @@ class SceneWriter(BasePredictionWriter):
         if dm is None or not hasattr(dm, "tiles") or not hasattr(dm, "dataset"):
             raise ValueError(f"SceneWriter needs SceneTilesDataModule (tiles of one scene), got {type(dm).__name__}.")
         out = Path(self.out_dir or getattr(trainer, "predict_output_dir", None) or trainer.default_root_dir)
-        out.mkdir(parents=True, exist_ok=True)
         self.path = out / f"{dm.scene.stem}_pred.tif"
+        self.pending = PendingFile(self.path)  # filled under a temporary name; renamed onto the map at the end
         p = dm.profile
         block = {"tiled": True, "blockxsize": 256, "blockysize": 256} if min(p["height"], p["width"]) >= 256 else {}
         self.dst = rasterio.open(
-            self.path, "w", driver="GTiff", height=p["height"], width=p["width"], count=1, dtype="uint8",
+            self.pending.tmp, "w", driver="GTiff", height=p["height"], width=p["width"], count=1, dtype="uint8",
             crs=p["crs"], transform=p["transform"], nodata=self.NODATA, compress="deflate", **block,
         )  # fmt: skip
 
@@ -344,14 +351,22 @@ class SceneWriter(BasePredictionWriter):
             self.dst.write(data, 1, window=keep)
 
     def on_exception(self, trainer, pl_module, exception) -> None:
+        """An interrupted prediction leaves no partial map: the temporary goes, an earlier map stays."""
         if self.dst is not None:
             self.dst.close()
+            self.dst = None
+        if self.pending is not None:
+            self.pending.discard()
+            self.pending = None
 
     def on_predict_end(self, trainer, pl_module) -> None:
         import rasterio
         from rasterio.enums import Resampling
 
         self.dst.close()
+        self.dst = None
+        self.pending.commit()
+        self.pending = None
         with rasterio.open(self.path) as src:
             scale = max(src.height / self.png_size, src.width / self.png_size, 1)
             shape = (max(round(src.height / scale), 1), max(round(src.width / scale), 1))

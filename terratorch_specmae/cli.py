@@ -1,12 +1,18 @@
 """``specmae-weights``: publishable weight folders from pretraining checkpoints and from SpectralGPT.
 
-    specmae-weights export <pretraining .ckpt> <out folder> [--encoder-only] [--push-to-hub org/repo]
-    specmae-weights convert-spectralgpt <SpectralGPT+.pth> <out folder> [--mae] [--push-to-hub org/repo]
+    specmae-weights export <pretraining .ckpt> <out folder> [--encoder-only] [--overwrite] [--push-to-hub org/repo]
+    specmae-weights convert-spectralgpt <SpectralGPT+.pth> <out folder> [--mae] [--overwrite] [--push-to-hub org/repo]
 
 Each writes a ``save_pretrained`` folder (``config.json``, ``model.safetensors``, ``README.md``
 model card) that ``backbone_ckpt_path: <folder>`` or, once uploaded, ``hf://org/repo`` loads.
 ``export`` reads the normalisation statistics and data folders of the run from the
 ``config.yaml`` LightningCLI wrote beside the checkpoint's ``checkpoints/`` folder (or ``--config``).
+
+The output folder must be new or empty: a folder holding anything is refused (before the
+checkpoint is read) unless ``--overwrite`` is given, and even then only those three files are
+replaced; other files in it are never touched. Every file is written under a temporary name and
+renamed into place, and a new folder appears only once complete, so an interrupted run leaves
+the earlier files whole.
 """
 
 from __future__ import annotations
@@ -17,7 +23,11 @@ from pathlib import Path
 import yaml
 
 from terratorch_specmae.checkpoints import load_torch_file, load_weights, weights_from_torch_object
-from terratorch_specmae.hub import LOAD_OPTIONS, PretrainedCfg
+from terratorch_specmae.hub import LOAD_OPTIONS, SAVED_FILES, PretrainedCfg
+
+OVERWRITE_HELP = (
+    "write into a non-empty folder, replacing config.json, model.safetensors and README.md (other files stay)"
+)
 
 
 def _run_config(ckpt: Path, config: Path | None) -> dict:
@@ -43,6 +53,28 @@ def _data_description(data: dict) -> str | None:
     return f"{name} over {root}" if root else (name or None)
 
 
+def check_output_folder(out: str | Path, overwrite: bool = False) -> Path:
+    """``out`` as a folder that a ``save_pretrained`` may write into: one that does not exist yet, or an
+    empty folder, or with ``overwrite`` any folder (only :data:`~terratorch_specmae.hub.SAVED_FILES` are
+    replaced there). Raises ``NotADirectoryError`` for a file, ``FileExistsError`` for a non-empty folder."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(
+            f"The output path {str(out)!r} is a file; expected a folder for {', '.join(SAVED_FILES)} "
+            "(a new one, an empty one, or one to --overwrite)."
+        )
+    if out.is_dir() and not overwrite:
+        names = sorted(p.name for p in out.iterdir())
+        if names:
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            raise FileExistsError(
+                f"The output folder {str(out)!r} is not empty: it holds {shown}. Choose a new or empty folder, or pass "
+                f"--overwrite (overwrite=True in Python) to replace {', '.join(SAVED_FILES)} there; "
+                "other files in it are left as they are."
+            )
+    return out
+
+
 def export_checkpoint(
     ckpt: str | Path,
     out: str | Path,
@@ -51,13 +83,19 @@ def export_checkpoint(
     pretraining_data: str | None = None,
     license: str | None = None,
     push_to_hub: str | None = None,
+    overwrite: bool = False,
 ):
-    """Write the model of a pretraining checkpoint of ours (``SpectralMAETask``) as a ``save_pretrained`` folder."""
+    """Write the model of a pretraining checkpoint of ours (``SpectralMAETask``) as a ``save_pretrained`` folder.
+
+    ``out`` must be new or empty unless ``overwrite`` (see :func:`check_output_folder`); that is
+    checked before the checkpoint is read.
+    """
     from terratorch.registry import FULL_MODEL_REGISTRY
 
     import terratorch_specmae  # noqa: F401  (registers the models)
     from terratorch_specmae.models.ssmae import SSMAE, SSMAEEncoder
 
+    check_output_folder(out, overwrite)
     ckpt = Path(ckpt)
     raw = load_torch_file(ckpt)
     hparams = raw.get("hyper_parameters") or {}
@@ -110,6 +148,26 @@ def export_checkpoint(
     return model
 
 
+def export_spectralgpt(
+    pth: str | Path,
+    out: str | Path,
+    mae: bool = False,
+    num_heads: int | None = None,
+    push_to_hub: str | None = None,
+    overwrite: bool = False,
+):
+    """Write a SpectralGPT(+) checkpoint, converted (:func:`~terratorch_specmae.converters.convert_spectralgpt`),
+    as a ``save_pretrained`` folder. ``out`` must be new or empty unless ``overwrite``, checked before the file is read."""
+    from terratorch_specmae.converters import convert_spectralgpt
+
+    check_output_folder(out, overwrite)
+    model = convert_spectralgpt(pth, mae=mae, num_heads=num_heads)
+    model.save_pretrained(out)
+    if push_to_hub:
+        model.push_to_hub(push_to_hub)
+    return model
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="specmae-weights", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,24 +179,28 @@ def main(argv: list[str] | None = None) -> None:
     export.add_argument("--pretraining-data", help="what the model was pretrained on, for the model card")
     export.add_argument("--license", help="licence of the weights, for the model card (e.g. apache-2.0)")
     export.add_argument("--push-to-hub", metavar="ORG/REPO", help="also upload the folder to this Hub repo")
+    export.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     convert = sub.add_parser("convert-spectralgpt", help="a SpectralGPT(+) .pth → a save_pretrained folder")
     convert.add_argument("checkpoint", type=Path)
     convert.add_argument("out", type=Path)
     convert.add_argument("--mae", action="store_true", help="the whole MAE (decoder included), not only the encoder")
     convert.add_argument("--num-heads", type=int, help="encoder heads (default: ViT's for the width, 12 for 768)")
     convert.add_argument("--push-to-hub", metavar="ORG/REPO")
+    convert.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     args = parser.parse_args(argv)
+    try:  # a bad output folder is a usage error, reported like argparse's own (exit 2, no traceback)
+        check_output_folder(args.out, args.overwrite)
+    except (NotADirectoryError, FileExistsError) as err:
+        (export if args.command == "export" else convert).error(str(err))
     if args.command == "export":
         model = export_checkpoint(
-            args.checkpoint, args.out, args.encoder_only, args.config, args.pretraining_data, args.license, args.push_to_hub
-        )
+            args.checkpoint, args.out, args.encoder_only, args.config, args.pretraining_data, args.license,
+            args.push_to_hub, overwrite=args.overwrite,
+        )  # fmt: skip
     else:
-        from terratorch_specmae.converters import convert_spectralgpt
-
-        model = convert_spectralgpt(args.checkpoint, mae=args.mae, num_heads=args.num_heads)
-        model.save_pretrained(args.out)
-        if args.push_to_hub:
-            model.push_to_hub(args.push_to_hub)
+        model = export_spectralgpt(
+            args.checkpoint, args.out, args.mae, args.num_heads, args.push_to_hub, args.overwrite
+        )
     print(f"{type(model).__name__} ({len(model.bands)} bands) written to {args.out}")
 
 

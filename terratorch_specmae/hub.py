@@ -30,6 +30,7 @@ from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HfUriErro
 from huggingface_hub.utils import parse_hf_uri
 
 from terratorch_specmae.adaptation import SourceLayout
+from terratorch_specmae.atomic import atomic_folder, atomic_path, atomic_write_text
 from terratorch_specmae.bands import band_info, resolve_bands
 from terratorch_specmae.checkpoints import (
     CONFIG_NAME,
@@ -40,6 +41,8 @@ from terratorch_specmae.checkpoints import (
     read_weights,
 )
 
+MODEL_CARD_NAME = "README.md"
+SAVED_FILES = (CONFIG_NAME, WEIGHTS_NAME, MODEL_CARD_NAME)  # all that save_pretrained writes into a folder
 LOAD_OPTIONS = ("ckpt_path", "pretrained_bands", "pretrained_img_size", "new_band_init", "resize_pos_embed")
 RUN_OPTIONS = ("compile", "cpu_attention_kernel")  # how to run a model here, not what it is: not published
 
@@ -264,21 +267,46 @@ class HubMixin(
 
     # ---- huggingface_hub hooks
     def _save_pretrained(self, save_directory: Path) -> None:
+        """``config.json`` and ``model.safetensors`` into ``save_directory``, each written atomically."""
         from safetensors.torch import save_file
 
         card = self.hub_card()
         config = {**self.hub_config(), METADATA_KEY: card.to_dict()}
-        (save_directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True))
+        atomic_write_text(save_directory / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True))
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(save_directory / WEIGHTS_NAME), metadata={METADATA_KEY: json.dumps(card.to_dict()), "format": "pt"})
-        (save_directory / "README.md").unlink(missing_ok=True)  # save_pretrained writes a fresh card after this
+        with atomic_path(save_directory / WEIGHTS_NAME) as tmp:
+            save_file(state, str(tmp), metadata={METADATA_KEY: json.dumps(card.to_dict()), "format": "pt"})
 
-    def save_pretrained(self, save_directory, *, model_card_kwargs: dict | None = None, **kwargs):
-        """huggingface_hub's ``save_pretrained``; the card's usage lines name the folder as ``<parent>/<folder>``
-        (``push_to_hub`` saves into ``<tmp>/<org>/<repo>``, so there it is the repo id)."""
+    def save_pretrained(
+        self,
+        save_directory,
+        *,
+        config: dict | None = None,
+        repo_id: str | None = None,
+        push_to_hub: bool = False,
+        model_card_kwargs: dict | None = None,
+        **push_to_hub_kwargs,
+    ):
+        """huggingface_hub's ``save_pretrained``, written so that an interruption loses nothing.
+
+        Writes :data:`SAVED_FILES` (``config.json``, ``model.safetensors``, the ``README.md`` model
+        card) and nothing else; other files in the folder are left alone. Each file is written under
+        a temporary name and renamed into place, so an earlier file stays whole until its
+        replacement is complete; a folder that does not exist yet is filled under a temporary
+        sibling name and renamed at the end, so it never appears half-written. The card's usage
+        lines name the folder as ``<parent>/<folder>`` (``push_to_hub`` saves into
+        ``<tmp>/<org>/<repo>``, so there it is the repo id). ``config`` (huggingface_hub's
+        argument) is only passed on to ``push_to_hub``: ``config.json`` is always ours.
+        """
         path = Path(save_directory)
         card_kwargs = {"repo_id": f"{path.parent.name}/{path.name}", **(model_card_kwargs or {})}
-        return super().save_pretrained(save_directory, model_card_kwargs=card_kwargs, **kwargs)
+        with atomic_folder(path) as folder:
+            self._save_pretrained(folder)
+            atomic_write_text(folder / MODEL_CARD_NAME, str(self.generate_model_card(**card_kwargs)))
+        if push_to_hub:
+            kwargs = {**push_to_hub_kwargs, **({"config": config} if config is not None else {})}
+            return self.push_to_hub(repo_id=repo_id or path.name, model_card_kwargs=model_card_kwargs, **kwargs)
+        return None
 
     def generate_model_card(self, *args, repo_id: str = "<org>/<repo>", **kwargs) -> ModelCard:
         return ModelCard(self._model_card(self.hub_card(), repo_id))
@@ -371,6 +399,7 @@ class HubMixin(
 
 __all__ = [
     "PRETRAINED_CFGS",
+    "SAVED_FILES",
     "HubMixin",
     "PretrainedCfg",
     "pretrained_cfg",

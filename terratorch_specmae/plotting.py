@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from terratorch_specmae.atomic import atomic_path  # noqa: E402
+
 
 def stretch(band: np.ndarray | torch.Tensor, low: float = 2, high: float = 98) -> np.ndarray:
     """Percentile stretch to [0, 1] over finite values (a constant image becomes 0)."""
@@ -30,10 +32,14 @@ def rgb_composite(image: torch.Tensor | np.ndarray, rgb: Sequence[int]) -> np.nd
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> Path:
+    """Save ``fig`` at ``path`` (format from its suffix, PNG without one) atomically, and close it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    fmt = path.suffix[1:].lower() or plt.rcParams["savefig.format"]  # the temporary's suffix is .tmp: name the format
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path
 
 
