@@ -117,6 +117,22 @@ def band_info(name: str) -> Band:
     raise ValueError(msg)
 
 
+UNNAMED_BAND = re.compile(r"^band_\d+$")  # the names resolve_bands gives bands known only by in_chans
+
+
+def check_unique_bands(names: Sequence[str], what: str = "Band names") -> None:
+    """Raise a ``ValueError`` naming each repeated band and its positions (every datamodule and model
+    taking ``bands`` goes through this, directly or through :func:`resolve_bands`)."""
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        positions.setdefault(name, []).append(i)
+    repeated = {name: where for name, where in positions.items() if len(where) > 1}
+    if repeated:
+        raise ValueError(
+            f"{what} must be unique, got duplicates {list(repeated)} at positions {repeated} in {list(names)}."
+        )
+
+
 def resolve_bands(bands: str | Sequence[str] | None = None, in_chans: int | None = None) -> tuple[str, ...]:
     """Turn ``bands`` (a list of names, a sensor preset or ``None``) into a validated tuple of names.
 
@@ -142,9 +158,7 @@ def resolve_bands(bands: str | Sequence[str] | None = None, in_chans: int | None
         if not isinstance(name, str):
             raise ValueError(f"Band names must be strings, got {name!r} of type {type(name).__name__}.")
         band_info(name)
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"Band names must be unique, got duplicates {duplicates} in {list(names)}.")
+    check_unique_bands(names)
     if in_chans is not None and in_chans != len(names):
         msg = f"in_chans={in_chans} does not match the {len(names)} bands given: {list(names)}."
         raise ValueError(msg)

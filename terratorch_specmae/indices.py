@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import spyndex
 import torch
 
-from terratorch_specmae.bands import band_info, resolve_bands
+from terratorch_specmae.bands import KNOWN_BANDS, UNNAMED_BAND, band_info, resolve_bands
+from terratorch_specmae.validity import valid_values
 
 MISSING_BAND_POLICIES = ("error", "skip")
 
@@ -45,6 +46,34 @@ def index_bands(index: str) -> list[str]:
     return [b for b in spyndex.indices[index].bands if b not in spyndex.constants]
 
 
+def names_of_key(key: str) -> list[str]:
+    """Band names that stand for spyndex band key ``key`` (``"N"`` → B08, NIR_BROAD, and B8A, NIR_NARROW)."""
+    keys = (key, "N2") if key == "N" else (key,)  # a narrow NIR stands in for N (see standard_band_positions)
+    return [name for name, band in KNOWN_BANDS.items() if band.common_name in keys]
+
+
+def require_named_bands(bands, indices: Sequence[str], who: str = "SpectralIndices") -> None:
+    """Raise a ``ValueError`` when ``bands`` are unnamed (``band_0`` …, a model built from ``in_chans``
+    alone), naming the bands ``indices`` need and the names that give them."""
+    names = [bands] if isinstance(bands, str) else list(bands)
+    unnamed = [b for b in names if isinstance(b, str) and UNNAMED_BAND.match(b)]
+    if not unnamed:
+        return
+    needed = []
+    for index in indices:
+        keys = index_bands(index)
+        described = ", ".join(
+            f"{k} ({spyndex.bands[k].long_name}: {'/'.join(names_of_key(k)) or 'a wavelength name'})" for k in keys
+        )
+        needed.append(f"{index} needs {described}")
+    raise ValueError(
+        f"{who} needs band names to compute the spectral indices {list(indices)}, but the bands are unnamed "
+        f"({names[:3] + ['…'] if len(names) > 3 else names}: a model built from in_chans={len(names)} alone). "
+        f"{'; '.join(needed)}. Build the model with bands=[…] (band names or a sensor preset such as "
+        "'sentinel2_l2a') instead of in_chans."
+    )
+
+
 def denormalize(x: torch.Tensor, means: Sequence[float], stds: Sequence[float]) -> torch.Tensor:
     """Undo a datamodule's per-band standardisation: ``x · std + mean`` for ``x`` ``[B, C, H, W]``.
 
@@ -72,7 +101,8 @@ class SpectralIndices:
             indices with additive constants (EVI, SAVI …) see reflectance in [0, 1].
 
     Calling it on ``[B, C, H, W]`` raw values returns ``[B, K, H, W]`` maps of the indices in
-    :attr:`names`; where a formula divides by zero the index is 0, never NaN or inf.
+    :attr:`names`; where a formula divides by zero, or a band is missing (NaN, ±inf, ``|x| > 1e15``:
+    :mod:`terratorch_specmae.validity`), the index is 0, never NaN or inf.
     """
 
     def __init__(
@@ -82,6 +112,7 @@ class SpectralIndices:
             raise ValueError(f"missing_bands must be one of {MISSING_BAND_POLICIES}, got {missing_bands!r}.")
         if not indices:
             raise ValueError("No spectral index requested: expected at least one spyndex index name.")
+        require_named_bands(bands, indices)
         self.bands = resolve_bands(bands)
         self.scale = scale
         positions = standard_band_positions(self.bands)
@@ -108,7 +139,8 @@ class SpectralIndices:
     def __call__(self, raw: torch.Tensor) -> torch.Tensor:
         if raw.ndim != 4 or raw.shape[1] != len(self.bands):
             raise ValueError(f"Expected raw images [B, {len(self.bands)}, H, W], got shape {tuple(raw.shape)}.")
-        raw = raw.float() * self.scale
+        raw = raw.float()
+        raw = torch.where(valid_values(raw), raw, torch.nan) * self.scale  # ±inf and nodata sentinels are missing, as NaN
         maps = []
         for index in self.names:
             params = {**self._constants, **{b: raw[:, i] for b, i in self._positions[index].items()}}

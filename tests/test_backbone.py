@@ -165,7 +165,7 @@ def test_nan_pixels_error_or_fill():
     x = torch.randn(1, 6, 32, 32)
     x[0, 2, 5, 5] = float("nan")
     strict = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2)
-    with pytest.raises(ValueError, match="Input has 1 NaN values"):
+    with pytest.raises(ValueError, match=r"Input has 1 invalid values \(1 NaN\) of 6144, in bands \{'RED': 1\}"):
         strict(x)
     lenient = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2, nan_policy="fill")
     lenient.load_state_dict(strict.state_dict())

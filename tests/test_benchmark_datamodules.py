@@ -104,7 +104,7 @@ def test_unknown_or_repeated_bands_say_what_the_dataset_has(data):
         EuroSATBenchmarkDataModule(root=str(data / "eurosat"), bands=["B02", "B13"])
     with pytest.raises(ValueError, match=r"BigEarthNet \(Sentinel-2\) has bands .*unknown: \['B10'\]"):
         BigEarthNetBenchmarkDataModule(root=str(data / "bigearthnet"), bands=["B10"])
-    with pytest.raises(ValueError, match="empty or repeated"):
+    with pytest.raises(ValueError, match=r"OSCD bands must be unique, got duplicates \['B02'\] at positions \{'B02': \[0, 1\]\}"):
         OSCDBenchmarkDataModule(root=str(data / "oscd"), bands=["B02", "B02"])
 
 

@@ -29,7 +29,7 @@ from torch.utils.data import Subset
 from torchgeo.datamodules import BigEarthNetDataModule, EuroSATDataModule, OSCDDataModule
 from torchgeo.datasets import OSCD, EuroSAT
 
-from terratorch_specmae.bands import SENSOR_PRESETS
+from terratorch_specmae.bands import SENSOR_PRESETS, check_unique_bands
 from terratorch_specmae.plotting import segmentation_figure
 
 SENTINEL2_L2A = list(SENSOR_PRESETS["sentinel2_l2a"])
@@ -40,10 +40,11 @@ BIGEARTHNET_S2 = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A",
 def check_bands(bands: Sequence[str], available: Sequence[str], dataset: str) -> list[str]:
     bands = list(bands)
     missing = [b for b in bands if b not in available]
-    if missing or not bands or len(set(bands)) != len(bands):
+    if missing or not bands:
         raise ValueError(
-            f"{dataset} has bands {list(available)}; got {bands} ({'unknown: ' + str(missing) if missing else 'empty or repeated'})."
+            f"{dataset} has bands {list(available)}; got {bands} ({'unknown: ' + str(missing) if missing else 'empty'})."
         )
+    check_unique_bands(bands, f"{dataset} bands")
     return bands
 
 

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from terratorch_specmae.datamodules.scene_tiles import missing_values
+
 
 def read_label_table(path: str | Path) -> tuple[list[str], list[str], np.ndarray]:
     """``(class names, file names, labels [N, K] of 0/1)`` from a CSV with a ``filename`` column."""
@@ -36,9 +38,13 @@ def read_label_table(path: str | Path) -> tuple[list[str], list[str], np.ndarray
 
 
 class MultiLabelChips(Dataset):
-    """``{"image": [C, H, W] float (normalised), "label": [K] float, "filename"}`` per chip."""
+    """``{"image": [C, H, W] float (normalised), "label": [K] float, "filename"}`` per chip.
 
-    def __init__(self, root, files, labels, means, stds, flips: bool = False) -> None:
+    Missing pixels (the file's nodata value, ``nodata``, NaN, ±inf) are set to the band mean, i.e. 0
+    after normalisation, as :class:`~terratorch_specmae.datamodules.scene_tiles.SceneTileDataset` does.
+    """
+
+    def __init__(self, root, files, labels, means, stds, flips: bool = False, nodata: float | None = None) -> None:
         self.paths = [Path(root) / f for f in files]
         missing = [str(p) for p in self.paths if not p.is_file()]
         if missing:
@@ -46,7 +52,7 @@ class MultiLabelChips(Dataset):
         self.labels = torch.from_numpy(labels)
         self.means = torch.tensor(means, dtype=torch.float32)[:, None, None]
         self.stds = torch.tensor(stds, dtype=torch.float32)[:, None, None]
-        self.flips = flips
+        self.flips, self.nodata = flips, nodata
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -55,10 +61,12 @@ class MultiLabelChips(Dataset):
         import rasterio
 
         with rasterio.open(self.paths[i]) as src:
-            image = torch.from_numpy(src.read().astype(np.float32))
+            data = src.read(out_dtype="float32")
+            missing = torch.from_numpy(missing_values(data, src.nodata, self.nodata))
+        image = torch.from_numpy(data)
         if image.shape[0] != self.means.shape[0]:
             raise ValueError(f"{self.paths[i]} has {image.shape[0]} bands; the means/stds give {self.means.shape[0]}.")
-        image = (image - self.means) / self.stds
+        image = (torch.where(missing, self.means, image) - self.means) / self.stds
         if self.flips:
             if torch.rand(()) < 0.5:
                 image = image.flip(-1)
@@ -71,7 +79,10 @@ class MultiLabelChipDataModule(pl.LightningDataModule):
     """Train / val / test chips with CSV label tables (``filename`` + one 0/1 column per class).
 
     ``means``/``stds`` normalise each band; ``flips`` adds random horizontal/vertical flips in
-    training. Every split must name the same classes, in the same order.
+    training. Every split must name the same classes, in the same order. ``nodata``: a value that
+    marks missing pixels besides the file's own nodata value and NaN/±inf (as
+    :class:`~terratorch_specmae.datamodules.SceneTilesDataModule`'s option); missing pixels enter as
+    the band mean (0 after normalisation).
     """
 
     def __init__(
@@ -87,6 +98,7 @@ class MultiLabelChipDataModule(pl.LightningDataModule):
         batch_size: int = 16,
         num_workers: int = 0,
         flips: bool = True,
+        nodata: float | None = None,
     ) -> None:
         super().__init__()
         if len(means) != len(stds):
@@ -94,7 +106,7 @@ class MultiLabelChipDataModule(pl.LightningDataModule):
         self.splits = {"train": (train_data_root, train_labels), "val": (val_data_root, val_labels)}
         if test_data_root is not None:
             self.splits["test"] = (test_data_root, test_labels)
-        self.means, self.stds, self.flips = list(means), list(stds), flips
+        self.means, self.stds, self.flips, self.nodata = list(means), list(stds), flips, nodata
         self.batch_size, self.num_workers = batch_size, num_workers
         self.datasets: dict[str, MultiLabelChips] = {}
 
@@ -105,7 +117,9 @@ class MultiLabelChipDataModule(pl.LightningDataModule):
             if self.class_names is not None and classes != self.class_names:
                 raise ValueError(f"{table} names classes {classes}; the other splits name {self.class_names}.")
             self.class_names = classes
-            self.datasets[split] = MultiLabelChips(root, files, labels, self.means, self.stds, self.flips and split == "train")
+            self.datasets[split] = MultiLabelChips(
+                root, files, labels, self.means, self.stds, self.flips and split == "train", self.nodata
+            )
         if "test" not in self.datasets:
             self.datasets["test"] = self.datasets["val"]
 

@@ -30,6 +30,8 @@ import torch
 from rasterio.windows import Window
 from torch.utils.data import DataLoader, Dataset
 
+from terratorch_specmae.bands import check_unique_bands
+
 
 @dataclass(frozen=True)
 class Tile:
@@ -56,6 +58,16 @@ def keep_spans(starts: Sequence[int], crop: int, length: int) -> list[tuple[int,
     """``[start, stop)`` of the scene each tile writes: neighbours split their overlap in the middle."""
     bounds = [0] + [(starts[i + 1] + starts[i] + crop) // 2 for i in range(len(starts) - 1)] + [length]
     return list(zip(bounds[:-1], bounds[1:]))
+
+
+def missing_values(data: np.ndarray, *nodata: float | None) -> np.ndarray:
+    """Bool mask of ``data``: True where a value is NaN, ±inf or equals one of the ``nodata`` values
+    (``None`` and non-finite ones skipped) — the raster's own nodata tag and a user's ``nodata``."""
+    invalid = ~np.isfinite(data)
+    for value in nodata:
+        if value is not None and np.isfinite(value):
+            invalid |= data == value
+    return invalid
 
 
 def scene_tiles(height: int, width: int, crop: int, stride: int) -> list[Tile]:
@@ -109,11 +121,7 @@ class SceneTileDataset(Dataset):
 
     def _read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         data = self.src.read(self.band_indexes, window=window, out_dtype="float32")
-        invalid = ~np.isfinite(data)
-        for value in (self.src.nodata, self.nodata):
-            if value is not None and np.isfinite(value):
-                invalid |= data == value
-        return data, invalid
+        return data, missing_values(data, self.src.nodata, self.nodata)
 
     def valid(self, window: Window) -> np.ndarray:
         """``[h, w]`` bool: pixels of ``window`` where every band holds data."""
@@ -189,9 +197,16 @@ class SceneTilesDataModule(pl.LightningDataModule):
         if bands is None:
             band_indexes = list(range(1, count + 1))
         else:
+            check_unique_bands(bands, "SceneTilesDataModule bands")
             missing = [b for b in bands if b not in descriptions]
             if missing:
                 raise ValueError(f"{self.scene} has bands {descriptions}; bands {missing} asked for are not among them.")
+            repeated = {b: [i + 1 for i, d in enumerate(descriptions) if d == b] for b in bands if descriptions.count(b) > 1}
+            if repeated:  # reading by name would silently take the first of them
+                raise ValueError(
+                    f"{self.scene} describes several bands alike: duplicates {list(repeated)} at file band numbers "
+                    f"{repeated} in {descriptions}; expected each band asked for by name to be described once."
+                )
             band_indexes = [descriptions.index(b) + 1 for b in bands]
         if dates < 1 or len(band_indexes) != len(means) * dates or len(means) != len(stds):
             raise ValueError(

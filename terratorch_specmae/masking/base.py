@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -36,14 +37,16 @@ class MaskingStrategy(ABC):
     ``uses_progress`` tells the task to pass the training progress; ``min_spectral_groups``
     is the fewest spectral groups per location the strategy needs (2 for strategies that mask
     band groups separately, which 2D patch tokens do not have).
+
+    ``mask_ratio`` is a number in [0, 1). 0 (nothing masked) is accepted here, for evaluating a
+    model unmasked, and refused where training starts (``SpectralMAE.forward`` in training mode).
     """
 
     uses_progress = False
     min_spectral_groups = 1
 
     def __init__(self, mask_ratio: float = 0.9) -> None:
-        num_visible(1, mask_ratio)  # validates the ratio
-        self.mask_ratio = mask_ratio
+        self.mask_ratio = check_mask_ratio(mask_ratio)
 
     def check_grid(self, grid: TokenGrid) -> None:
         """Raise a ``ValueError`` at build time if the strategy cannot mask tokens laid out as ``grid``."""
@@ -71,10 +74,20 @@ class MaskingStrategy(ABC):
         return f"{type(self).__name__}(mask_ratio={self.mask_ratio})"
 
 
+def check_mask_ratio(mask_ratio) -> float:
+    """``mask_ratio`` as a float; anything but a real number in [0, 1) raises (strings, None and bools too)."""
+    if isinstance(mask_ratio, bool) or not isinstance(mask_ratio, numbers.Real):
+        raise ValueError(  # noqa: TRY004 — a ValueError, as for every other bad option value
+            f"mask_ratio must be a number in [0, 1), got {mask_ratio!r} of type {type(mask_ratio).__name__}."
+        )
+    if not 0.0 <= mask_ratio < 1.0:  # NaN fails this too
+        raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}.")
+    return float(mask_ratio)
+
+
 def num_visible(num_tokens: int, mask_ratio: float) -> int:
     """Visible tokens per sample: ``max(1, floor(N·(1−r)))``, robust to float round-off (0.9 → 10% of N)."""
-    if not 0.0 <= mask_ratio < 1.0:
-        raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}.")
+    mask_ratio = check_mask_ratio(mask_ratio)
     return max(1, math.floor(num_tokens * (1.0 - mask_ratio) + 1e-6))
 
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from terratorch_specmae.bands import KNOWN_BANDS
+from terratorch_specmae.bands import KNOWN_BANDS, check_unique_bands
 from terratorch_specmae.masking.base import MaskingStrategy, TokenMask, mask_from_scores, num_visible
+from terratorch_specmae.validity import valid_values
 
 if TYPE_CHECKING:
     from terratorch_specmae.models.tokenizer import TokenGrid
@@ -58,6 +59,7 @@ class RedundantSpectraMasking(MaskingStrategy):
             raise ValueError(f"similarity must be one of {self.SIMILARITIES}, got {similarity!r}.")
         self.similarity = similarity
         self.bands = tuple(bands)
+        check_unique_bands(self.bands)  # band names, not resolve_bands: a model built from in_chans has band_0 …
         self.mask_auxiliary = mask_auxiliary
         self.auxiliary = torch.tensor([KNOWN_BANDS[b].auxiliary if b in KNOWN_BANDS else False for b in self.bands])
 
@@ -92,6 +94,7 @@ class RedundantSpectraMasking(MaskingStrategy):
         b, device = image.shape[0], image.device
         t = grid.spectral_patch_size
         bands = image.float()
+        bands = torch.where(valid_values(bands), bands, 0.0)  # NaN, ±inf, nodata sentinels: 0, as nan_policy="fill" feeds them
         if grid.padded_bands != grid.bands:  # repeat the last band, as the tokenizer does
             extra = grid.padded_bands - grid.bands
             bands = torch.cat([bands, bands[:, -1:].expand(-1, extra, -1, -1)], dim=1)

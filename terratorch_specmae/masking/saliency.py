@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from terratorch_specmae.indices import SpectralIndices, denormalize
+from terratorch_specmae.indices import SpectralIndices, denormalize, require_named_bands
 from terratorch_specmae.masking.base import MaskingStrategy, TokenMask, mask_from_scores, num_visible
 from terratorch_specmae.masking.curriculum import Curriculum
+from terratorch_specmae.validity import MAX_ABS_VALUE
 
 if TYPE_CHECKING:
     from terratorch_specmae.models.tokenizer import TokenGrid
@@ -45,7 +46,8 @@ def token_saliency(index_maps: torch.Tensor, patch_size: int, alpha: float = 0.5
     b, k, height, width = index_maps.shape
     rows, cols = math.ceil(height / patch_size), math.ceil(width / patch_size)
     pad = (0, cols * patch_size - width, 0, rows * patch_size - height)
-    maps = F.pad(index_maps.float(), pad)
+    # NaN/inf (missing) as 0 and huge values bounded, so that squares and sums stay finite: saliency is never NaN
+    maps = F.pad(index_maps.float().nan_to_num(0.0, 0.0, 0.0).clamp(-MAX_ABS_VALUE, MAX_ABS_VALUE), pad)
     valid = F.pad(index_maps.new_ones(1, 1, height, width, dtype=torch.float32), pad)
 
     def cells(x: torch.Tensor) -> torch.Tensor:  # [B', K', H, W] → [B', K', cells, p·p]
@@ -126,6 +128,7 @@ class SaliencyMasking(MaskingStrategy):
             raise ValueError(f"temperature must be > 0 for selection='gumbel', got {temperature}.")
         if (means is None) != (stds is None):
             raise ValueError("Give both means and stds (the datamodule's normalisation) or neither.")
+        require_named_bands(bands, indices, "Saliency masking")
         self.indices = SpectralIndices(indices, bands, missing_bands=missing_bands, scale=scale)
         self.means, self.stds = None, None
         if means is not None:

@@ -21,6 +21,7 @@ from terratorch_specmae.hub import HubMixin
 from terratorch_specmae.models.cpu_attention import Attention, use_cpu_attention_kernel
 from terratorch_specmae.models.pos_embed import SpatialSpectralPosEmbed
 from terratorch_specmae.models.tokenizer import CubeTokenizer, TokenGrid
+from terratorch_specmae.validity import MAX_ABS_VALUE, describe_invalid, valid_values
 
 FOLD_MODES = ("concat", "mean", "none")
 NAN_POLICIES = ("error", "fill")
@@ -88,7 +89,9 @@ class SpectralViT(nn.Module, HubMixin):
         fold: how ``forward`` folds the spectral groups of each location — ``"concat"``
             (``G·D`` channels, default), ``"mean"`` (``D``) or ``"none"`` (raw cube tokens
             ``[B, G·h·w, D]``; fold them later with the ``FoldSpectralGroups`` neck).
-        nan_policy: ``"error"`` (NaN pixels raise) or ``"fill"`` (NaN pixels become 0).
+        nan_policy: ``"error"`` (invalid pixels raise) or ``"fill"`` (invalid pixels become 0 and, in the
+            MAE, are left out of the loss and the target statistics). Invalid: NaN, ±inf and
+            magnitudes above ``terratorch_specmae.validity.MAX_ABS_VALUE`` (1e15: nodata sentinels).
         layer_norm_eps: epsilon of the blocks' and the final LayerNorms (1e-6, as timm's ViT, MAE
             and SpectralGPT).
         grad_checkpointing: recompute each block's activations in the backward pass instead of
@@ -262,7 +265,8 @@ class SpectralViT(nn.Module, HubMixin):
     def check_input(self, x: torch.Tensor) -> torch.Tensor:
         """Validate an input batch and return it as float ``[B, C, H, W]``.
 
-        NaN pixels raise under ``nan_policy="error"`` and are left for the caller to fill otherwise."""
+        Invalid values (NaN, ±inf, ``|x| > MAX_ABS_VALUE``) raise under ``nan_policy="error"`` and are
+        left for the caller to fill otherwise."""
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"Expected an image tensor [B, C, H, W], got {type(x).__name__}.")
         if x.ndim == 5:  # [B, C, T, H, W] with one date, as TerraTorch temporal datamodules give it
@@ -288,27 +292,27 @@ class SpectralViT(nn.Module, HubMixin):
                 "(set dynamic_img_size=True to accept other sizes)."
             )
         if not x.is_floating_point():
-            return x.float()
-        if self.nan_policy == "error" and not torch.compiler.is_compiling():  # data-dependent: no graph break
-            nan = torch.isnan(x)
-            if nan.any():
-                raise ValueError(
-                    f"Input has {int(nan.sum())} NaN values (of {x.numel()}); expected finite pixels. "
-                    "Replace nodata in the datamodule (no_data_replace) or set nan_policy='fill'."
-                )
+            x = x.float()  # integers hold no NaN or inf, but int32/int64 can hold nodata sentinels beyond 1e15
+        # data-dependent: skipped inside compiled code (no graph break)
+        if self.nan_policy == "error" and not torch.compiler.is_compiling() and not valid_values(x).all():
+            raise ValueError(
+                f"{describe_invalid(x, self.bands)}; expected finite pixels with |x| <= {MAX_ABS_VALUE:g}. "
+                "Replace nodata in the datamodule (no_data_replace) or set nan_policy='fill'."
+            )
         return x
 
     def fill_nan(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Under ``nan_policy="fill"``: NaN pixels set to 0, and the mask of valid pixels; else ``(x, None)``."""
+        """Under ``nan_policy="fill"``: invalid pixels (NaN, ±inf, ``|x| > MAX_ABS_VALUE``) set to 0, and
+        the mask of valid pixels; else ``(x, None)``."""
         if self.nan_policy != "fill":
             return x, None
-        valid = ~torch.isnan(x)
+        valid = valid_values(x)
         return x.masked_fill(~valid, 0.0), valid
 
     def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, TokenGrid]:
         """Validated input → position-embedded cube tokens ``[B, G·h·w, D]`` and their grid.
 
-        With ``nan_policy="fill"`` NaN pixels enter as 0."""
+        With ``nan_policy="fill"`` invalid pixels (NaN, ±inf, nodata sentinels) enter as 0."""
         x, _ = self.fill_nan(self.check_input(x))
         tokens, grid = self.tokenizer(self.to_token_order(x))
         return tokens + self.pos_embed(grid.height, grid.width).to(tokens.dtype), grid

@@ -105,6 +105,9 @@ class SpectralMAE(nn.Module, HubMixin):
     ``loss`` in evaluation is computed on the same kind of subset, and ``loss_all_masked`` on
     every masked token.
 
+    ``mask_ratio`` 0 is accepted (to evaluate unmasked); a training-mode forward whose mask hides no
+    token raises, as its loss would be undefined.
+
     ``decoder_pos_embed``: ``"sincos"`` (fixed, default) or ``"learnable"`` (SpectralGPT's).
     ``ckpt_path`` loads encoder *and* decoder from a file or Hub reference — a pretraining
     checkpoint to continue from (progressive pretraining), fitted to this model's bands and image
@@ -218,6 +221,13 @@ class SpectralMAE(nn.Module, HubMixin):
         grid = self.encoder.tokenizer.grid(*x.shape[-2:])
         tokenizer = self.encoder.tokenizer
         token_mask = self.masking(grid, x.shape[0], x.device, generator=generator, image=x, progress=progress)
+        if self.training and token_mask.ids_keep.shape[1] == grid.num_tokens:
+            raise ValueError(
+                f"mask_ratio={self.masking.mask_ratio} ({self.masking_name} masking) masks none of the "
+                f"{grid.num_tokens} tokens of a {grid.image_size[0]}×{grid.image_size[1]} image: with no masked token "
+                "there is nothing to reconstruct and the training loss is undefined. Expected a mask_ratio in (0, 1) "
+                "that masks at least one token for training (mask_ratio 0 is for evaluation only)."
+            )
         # embed only the visible cubes (10% of them at the default ratio)
         patches = gather_tokens(patchify(tokenizer.pad(x, grid), grid), token_mask.ids_keep)
         pos = self.encoder.pos_embed(grid.height, grid.width).expand(x.shape[0], -1, -1)

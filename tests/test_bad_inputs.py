@@ -1,0 +1,447 @@
+"""Bad inputs are clear errors or correct results (issue 14), one table row per case.
+
+Each :class:`Row` names its entry point (``"API"`` here; ``"YAML"`` and ``"CLI"`` rows go in the
+same tables), the case, a ``call`` that builds or invokes the thing (it gets a temporary folder)
+and either the exception it must raise with a ``match`` regex on the message, or a ``check`` of
+the correct result ``call`` returns. ``ERROR_ROWS`` and ``RESULT_ROWS`` feed one test each.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from terratorch.registry import BACKBONE_REGISTRY, FULL_MODEL_REGISTRY
+
+from terratorch_specmae.bands import resolve_bands
+from terratorch_specmae.datamodules import (
+    BigEarthNetBenchmarkDataModule,
+    EuroSATBenchmarkDataModule,
+    MultiLabelChipDataModule,
+    OSCDBenchmarkDataModule,
+    SceneTilesDataModule,
+)
+from terratorch_specmae.indices import SpectralIndices
+from terratorch_specmae.masking import build_masking, token_saliency
+from terratorch_specmae.models import SSMAE, SpectralMAE, SpectralViT, SSMAEEncoder, unpatchify
+from terratorch_specmae.models.tokenizer import CubeTokenizer
+
+ENTRIES = ("API", "YAML", "CLI")
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+
+
+@dataclass(frozen=True)
+class Row:
+    entry: str  # "API" | "YAML" | "CLI": how the input reaches the code
+    case: str  # the bad input, in words (with ``entry`` the test id)
+    call: Callable[[Path], object]  # builds / invokes the thing; gets a temporary folder
+    raises: type[BaseException] | None = None  # the exception expected, or None for a correct result
+    match: str | None = None  # regex the message must contain (with ``raises``)
+    check: Callable[[object], None] | None = None  # asserts on what ``call`` returned (without ``raises``)
+
+    def __post_init__(self) -> None:
+        assert self.entry in ENTRIES, self.entry
+        assert (self.raises is None) == (self.check is not None), f"{self.case}: give raises+match or check"
+
+    def param(self):
+        return pytest.param(self, id=f"{self.entry}: {self.case}")
+
+
+# ---------------------------------------------------------------- tiny models and inputs
+L7 = resolve_bands("landsat7")  # BLUE GREEN RED NIR_BROAD SWIR_1 SWIR_2
+ENC = {"bands": "landsat7", "img_size": 16, "patch_size": 8, "spectral_patch_size": 3, "embed_dim": 32, "depth": 1,
+       "num_heads": 2}
+DEC = {"decoder_embed_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2}
+SS = {"bands": "landsat7", "window_size": 5, "embed_dim": 32, "depth": 1, "num_heads": 2, **DEC}
+TINY = {"depth": 1, "embed_dim": 32, "num_heads": 2, "img_size": 16}  # overrides of the registered variants
+DUPLICATED = ["B02", "B03", "B02"]
+DUPLICATE_MSG = r"duplicates \['B02'\] at positions \{'B02': \[0, 2\]\}"
+STRATEGIES = ("random", "cube_random", "spatially_consistent", "saliency", "redundant_spectra")
+
+
+def encoder(**kwargs) -> SpectralViT:
+    return SpectralViT(**{**ENC, **kwargs})
+
+
+def mae(masking: str = "random", mask_ratio=0.5, enc: dict | None = None, **kwargs) -> SpectralMAE:
+    return SpectralMAE(encoder(**(enc or {})), masking=masking, mask_ratio=mask_ratio, **DEC, **kwargs)
+
+
+def image(*values, shape=(2, 6, 16, 16), where=((0, 2, 1, 1), (1, 4, 3, 2), (1, 0, 4, 4))) -> torch.Tensor:
+    """A random batch with ``values`` put at the pixels ``where`` (RED, SWIR_1, BLUE of landsat7)."""
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    for value, at in zip(values, where):
+        x[at] = value
+    return x
+
+
+INF, NAN = float("inf"), float("nan")
+
+
+def seeded(model, x):
+    return model(x, generator=torch.Generator().manual_seed(0))
+
+
+def same_as_nan(make, *values, shape=(2, 6, 16, 16)):
+    """``(output on values, output on NaN at the same pixels)`` of one ``nan_policy="fill"`` model."""
+    model = make()
+    return seeded(model, image(*values, shape=shape)), seeded(model, image(*[NAN] * len(values), shape=shape))
+
+
+def finite(*tensors) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
+def check_like_nan(pair) -> None:
+    """Invalid values are treated exactly like NaN, and the output is finite."""
+    got, reference = pair
+    if isinstance(got, list):  # backbone features
+        assert finite(*got) and all(torch.equal(a, b) for a, b in zip(got, reference))
+        return
+    assert finite(got.pred, got.loss["loss"], got.loss["baseline_loss"])
+    assert torch.equal(got.pred, reference.pred) and torch.equal(got.loss["loss"], reference.loss["loss"])
+
+
+def train_step(model, x):
+    return model.train()(x, generator=torch.Generator().manual_seed(0))
+
+
+def one_token_mae(mask_ratio: float) -> SpectralMAE:
+    """An MAE whose 8×8 image is a single 2D patch token: no ratio below 1 can mask it."""
+    return mae(mask_ratio=mask_ratio, enc={"img_size": 8, "spectral_patch_size": None})
+
+
+# ---------------------------------------------------------------- raster files
+def write_tif(path: Path, data: np.ndarray, nodata=None, descriptions=None) -> Path:
+    profile = {"driver": "GTiff", "height": data.shape[1], "width": data.shape[2], "count": data.shape[0],
+               "dtype": data.dtype.name, "nodata": nodata}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        if descriptions:
+            dst.descriptions = tuple(descriptions)
+    return path
+
+
+MEANS, STDS = [10.0, 20.0], [2.0, 4.0]
+
+
+def chip_sample(tmp: Path, data: np.ndarray, nodata=None, tag=None) -> torch.Tensor:
+    """The normalised image of a one-chip MultiLabelChipDataModule (file nodata tag ``tag``, option ``nodata``)."""
+    write_tif(tmp / "chip.tif", data, nodata=tag)
+    with (tmp / "labels.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([["filename", "water"], ["chip.tif", 1]])
+    dm = MultiLabelChipDataModule(str(tmp), str(tmp / "labels.csv"), str(tmp), str(tmp / "labels.csv"), MEANS, STDS,
+                                  flips=False, nodata=nodata)
+    dm.setup("fit")
+    return dm.datasets["val"][0]["image"]
+
+
+def chip(dtype, fill) -> np.ndarray:
+    data = np.stack([np.full((4, 4), 12, dtype), np.full((4, 4), 28, dtype)])
+    data[1, 2, 3] = fill
+    return data
+
+
+def check_chip_missing_is_band_mean(image: torch.Tensor) -> None:
+    expected = torch.stack([torch.full((4, 4), 1.0), torch.full((4, 4), 2.0)])
+    expected[1, 2, 3] = 0.0  # the band mean: 0 after normalisation, as SceneTilesDataModule does
+    assert finite(image) and torch.equal(image, expected)
+
+
+def scene(tmp: Path, descriptions) -> str:
+    return str(write_tif(tmp / "scene.tif", np.ones((len(descriptions), 16, 16), np.float32), descriptions=descriptions))
+
+
+def bare_checkpoint(tmp: Path) -> str:
+    torch.save(encoder().state_dict(), tmp / "encoder.pt")
+    return str(tmp / "encoder.pt")
+
+
+# ---------------------------------------------------------------- rows: errors
+def _mask_ratio_rows() -> list[Row]:
+    rows = [
+        Row("API", f"{name} masking: mask_ratio '0.9' (a string)",
+            lambda _, n=name: build_masking(n, bands=L7, mask_ratio="0.9"),
+            ValueError, r"mask_ratio must be a number in \[0, 1\), got '0.9' of type str")
+        for name in STRATEGIES
+    ]
+    rows += [
+        Row("API", f"random masking: mask_ratio {value!r}", lambda _, v=value: build_masking("random", mask_ratio=v),
+            ValueError, message)
+        for value, message in (
+            (None, r"mask_ratio must be a number in \[0, 1\), got None of type NoneType"),
+            (True, r"mask_ratio must be a number in \[0, 1\), got True of type bool"),
+            (1.0, r"mask_ratio must be in \[0, 1\), got 1.0"),
+            (1, r"mask_ratio must be in \[0, 1\), got 1"),
+            (-0.1, r"mask_ratio must be in \[0, 1\), got -0.1"),
+            (NAN, r"mask_ratio must be in \[0, 1\), got nan"),
+        )
+    ]
+    rows += [
+        Row("API", f"MAE, {name} masking: mask_ratio 0 in training", lambda _, n=name: train_step(mae(n, 0), image()),
+            ValueError, rf"mask_ratio=0.0 \({name} masking\) masks none of the 8 tokens of a 16×16 image.*"
+            r"training loss is undefined.*Expected a mask_ratio in \(0, 1\)")
+        for name in STRATEGIES
+    ]
+    return rows
+
+
+ERROR_ROWS = [
+    # -- 1. ±inf and absurd magnitudes are invalid like NaN (nan_policy="error")
+    Row("API", "encoder: +inf pixel", lambda _: encoder()(image(INF)), ValueError,
+        r"Input has 1 invalid values \(1 \+inf\) of 3072, in bands \{'RED': 1\}; expected finite pixels with "
+        r"\|x\| <= 1e\+15.*nan_policy='fill'"),
+    Row("API", "encoder: -inf pixel", lambda _: encoder()(image(-INF)), ValueError,
+        r"Input has 1 invalid values \(1 -inf\) of 3072, in bands \{'RED': 1\}"),
+    Row("API", "encoder: 1e30 pixel (nodata sentinel)", lambda _: encoder()(image(1e30)), ValueError,
+        r"Input has 1 invalid values \(1 \|x\| > 1e\+15\) of 3072, in bands \{'RED': 1\}"),
+    Row("API", "encoder: float32 lowest (-3.4e38) pixel", lambda _: encoder()(image(float(np.finfo(np.float32).min))),
+        ValueError, r"Input has 1 invalid values \(1 \|x\| > 1e\+15\)"),
+    Row("API", "encoder: NaN, +inf and 1e30 in three bands", lambda _: encoder()(image(NAN, INF, -1e30)), ValueError,
+        r"Input has 3 invalid values \(1 NaN, 1 \+inf, 1 \|x\| > 1e\+15\) of 3072, in bands "
+        r"\{'BLUE': 1, 'RED': 1, 'SWIR_1': 1\}"),
+    Row("API", "encoder: int64 input holding a nodata sentinel",
+        lambda _: encoder()(torch.full((1, 6, 16, 16), -(2**62), dtype=torch.int64)), ValueError,
+        r"Input has 1536 invalid values \(1536 \|x\| > 1e\+15\) of 1536"),
+    Row("API", "MAE: +inf pixel", lambda _: seeded(mae(), image(INF)), ValueError,
+        r"Input has 1 invalid values \(1 \+inf\) of 3072, in bands \{'RED': 1\}"),
+    Row("API", "SS-MAE: -inf pixel", lambda _: seeded(SSMAE(**SS), image(-INF, shape=(2, 6, 5, 5))), ValueError,
+        r"Input has 1 invalid values \(1 -inf\) of 300, in bands \{'RED': 1\}"),
+    Row("API", "SS-MAE encoder: 1e30 pixel",
+        lambda _: SSMAEEncoder(**{k: v for k, v in SS.items() if not k.startswith("decoder")})(
+            image(1e30, shape=(2, 6, 5, 5))), ValueError, r"Input has 1 invalid values \(1 \|x\| > 1e\+15\)"),
+    # -- already handled: NaN, band count, names, sizes, options
+    Row("API", "encoder: NaN pixel", lambda _: encoder()(image(NAN)), ValueError,
+        r"Input has 1 invalid values \(1 NaN\) of 3072, in bands \{'RED': 1\}"),
+    Row("API", "MAE: NaN pixel", lambda _: seeded(mae(), image(NAN)), ValueError,
+        r"Input has 1 invalid values \(1 NaN\)"),
+    Row("API", "encoder: 4 channels for 6 bands", lambda _: encoder()(torch.randn(1, 4, 16, 16)), ValueError,
+        r"Expected 6 bands \['BLUE', 'GREEN', 'RED', 'NIR_BROAD', 'SWIR_1', 'SWIR_2'\], got 4 channels"),
+    Row("API", "encoder: unknown band name", lambda _: encoder(bands=["B02", "B99"]), ValueError,
+        r"Unknown band name 'B99'. Expected a TerraTorch/HLS name"),
+    Row("API", "encoder: unknown sensor preset", lambda _: encoder(bands="sentinel3"), ValueError,
+        r"Unknown sensor preset 'sentinel3'"),
+    Row("API", "unknown backbone name", lambda _: BACKBONE_REGISTRY.build("s2mae_vit_giant"), ValueError,
+        r"Unknown model 's2mae_vit_giant'; expected one of: s2mae_vit_tiny"),
+    Row("API", "unknown full model name", lambda _: FULL_MODEL_REGISTRY.build("sigmae_vit_giant_mae"), ValueError,
+        r"Unknown model 'sigmae_vit_giant_mae'"),
+    Row("API", "unknown masking name", lambda _: mae("checkerboard"), ValueError,
+        r"Unknown masking strategy 'checkerboard'; expected one of \['cube_random', 'random'"),
+    Row("API", "encoder: image smaller than one patch", lambda _: encoder()(torch.randn(1, 6, 4, 12)), ValueError,
+        r"Image 4×12 is smaller than one 8×8 patch"),
+    Row("API", "encoder: other size with dynamic_img_size off",
+        lambda _: encoder(dynamic_img_size=False)(torch.randn(1, 6, 20, 20)), ValueError,
+        r"Expected images of 16×16 pixels, got 20×20"),
+    Row("API", "encoder: nan_policy 'zero'", lambda _: encoder(nan_policy="zero"), ValueError,
+        r"nan_policy must be one of \('error', 'fill'\), got 'zero'"),
+    Row("API", "SS-MAE: nan_policy 'ignore'", lambda _: SSMAE(**SS, nan_policy="ignore"), ValueError,
+        r"nan_policy must be one of"),
+    # -- 3. duplicated band names, everywhere bands are taken
+    Row("API", "resolve_bands: duplicated band", lambda _: resolve_bands(DUPLICATED), ValueError,
+        rf"Band names must be unique, got {DUPLICATE_MSG} in \['B02', 'B03', 'B02'\]"),
+    Row("API", "encoder: duplicated band", lambda _: encoder(bands=DUPLICATED, spectral_patch_size=1), ValueError,
+        DUPLICATE_MSG),
+    Row("API", "backbone registry: duplicated band",
+        lambda _: BACKBONE_REGISTRY.build("s2mae_vit_tiny", bands=DUPLICATED, **TINY), ValueError, DUPLICATE_MSG),
+    Row("API", "full-model registry: duplicated band",
+        lambda _: FULL_MODEL_REGISTRY.build("s2mae_vit_tiny_mae", bands=DUPLICATED, **TINY), ValueError,
+        DUPLICATE_MSG),
+    Row("API", "SS-MAE: duplicated band", lambda _: SSMAE(**{**SS, "bands": DUPLICATED}), ValueError, DUPLICATE_MSG),
+    Row("API", "SS-MAE encoder: duplicated band",
+        lambda _: SSMAEEncoder(bands=DUPLICATED, window_size=5, embed_dim=32, depth=1, num_heads=2), ValueError,
+        DUPLICATE_MSG),
+    Row("API", "encoder: duplicated pretrained_bands",
+        lambda tmp: encoder(ckpt_path=bare_checkpoint(tmp), pretrained_bands=["BLUE", "GREEN", "BLUE"]), ValueError,
+        r"duplicates \['BLUE'\] at positions \{'BLUE': \[0, 2\]\}"),
+    Row("API", "redundant_spectra masking: duplicated band",
+        lambda _: build_masking("redundant_spectra", bands=DUPLICATED), ValueError, DUPLICATE_MSG),
+    Row("API", "saliency masking: duplicated band",
+        lambda _: build_masking("saliency", bands=["B03", "B04", "B08", "B11", "B03"]), ValueError,
+        r"duplicates \['B03'\] at positions \{'B03': \[0, 4\]\}"),
+    Row("API", "SpectralIndices: duplicated band", lambda _: SpectralIndices(["NDVI"], ["B04", "B08", "B04"]),
+        ValueError, r"duplicates \['B04'\] at positions \{'B04': \[0, 2\]\}"),
+    Row("API", "SceneTilesDataModule: duplicated band",
+        lambda tmp: SceneTilesDataModule(scene(tmp, ["B02", "B03"]), crop=16, means=[0] * 3, stds=[1] * 3,
+                                         bands=DUPLICATED), ValueError,
+        rf"SceneTilesDataModule bands must be unique, got {DUPLICATE_MSG}"),
+    Row("API", "SceneTilesDataModule: file describes two bands alike",
+        lambda tmp: SceneTilesDataModule(scene(tmp, ["B02", "B03", "B02"]), crop=16, means=[0] * 2, stds=[1] * 2,
+                                         bands=["B02", "B03"]), ValueError,
+        r"describes several bands alike: duplicates \['B02'\] at file band numbers \{'B02': \[1, 3\]\}"),
+    Row("API", "EuroSAT datamodule: duplicated band",
+        lambda tmp: EuroSATBenchmarkDataModule(root=str(tmp), bands=DUPLICATED), ValueError,
+        rf"EuroSAT bands must be unique, got {DUPLICATE_MSG}"),
+    Row("API", "BigEarthNet datamodule: duplicated band",
+        lambda tmp: BigEarthNetBenchmarkDataModule(root=str(tmp), bands=DUPLICATED), ValueError,
+        rf"BigEarthNet \(Sentinel-2\) bands must be unique, got {DUPLICATE_MSG}"),
+    Row("API", "OSCD datamodule: duplicated band",
+        lambda tmp: OSCDBenchmarkDataModule(root=str(tmp), bands=DUPLICATED), ValueError,
+        rf"OSCD bands must be unique, got {DUPLICATE_MSG}"),
+    # -- 4. mask_ratio: numbers in [0, 1) only; 0 (or a mask hiding nothing) refused in training
+    *_mask_ratio_rows(),
+    Row("API", "MAE: mask_ratio '0.9' (a string)", lambda _: mae(mask_ratio="0.9"), ValueError,
+        r"mask_ratio must be a number in \[0, 1\), got '0.9' of type str"),
+    Row("API", "SS-MAE: spectral_mask_ratio None", lambda _: SSMAE(**SS, spectral_mask_ratio=None), ValueError,
+        r"mask_ratio must be a number in \[0, 1\), got None"),
+    Row("API", "SS-MAE: spatial_mask_ratio 0 in training",
+        lambda _: train_step(SSMAE(**SS, spatial_mask_ratio=0), image(shape=(2, 6, 5, 5))), ValueError,
+        r"mask_ratio=0.0 \(random masking\) masks none of the 25 tokens of a 5×5 image"),
+    Row("API", "MAE: mask_ratio 0.9 on a one-token image in training",
+        lambda _: train_step(one_token_mae(0.9), torch.randn(1, 6, 8, 8)), ValueError,
+        r"mask_ratio=0.9 \(random masking\) masks none of the 1 tokens of a 8×8 image"),
+    # -- 5. saliency masking needs band names
+    Row("API", "MAE: saliency masking on a model built from in_chans",
+        lambda _: mae("saliency", enc={"bands": None, "in_chans": 6}), ValueError,
+        r"Saliency masking needs band names to compute the spectral indices \['NDVI', 'NDWI', 'NDBI'\], but the "
+        r"bands are unnamed \(\['band_0', 'band_1', 'band_2', '…'\]: a model built from in_chans=6 alone\)\. "
+        r"NDVI needs N \(Near-Infrared \(NIR\): NIR_BROAD/NIR_NARROW/B08/B8A\), R \(Red: RED/B04\).*"
+        r"Build the model with bands=\[…\]"),
+    Row("API", "sigmae full model: built from in_chans",
+        lambda _: FULL_MODEL_REGISTRY.build("sigmae_vit_tiny_mae", in_chans=4, **TINY), ValueError,
+        r"Saliency masking needs band names.*in_chans=4"),
+    Row("API", "saliency masking: unnamed bands, other indices",
+        lambda _: build_masking("saliency", bands=("band_0", "band_1"), indices=["NDVI", "EVI"]), ValueError,
+        r"EVI needs .*B \(Blue: BLUE/B02\)"),
+    Row("API", "SpectralIndices: unnamed bands", lambda _: SpectralIndices(["NDWI"], ("band_0", "band_1")),
+        ValueError, r"SpectralIndices needs band names.*NDWI needs G \(Green: GREEN/B03\)"),
+]
+
+
+# ---------------------------------------------------------------- rows: correct results
+def check_finite_features(out) -> None:
+    assert finite(*out)
+
+
+def check_indices_zero_at_invalid(pair) -> None:
+    maps, reference = pair
+    assert finite(maps) and torch.equal(maps, reference)
+    assert (maps[0, :, 0, 0] == 0).all() and (maps[0, :, 1, 1] == 0).all()
+
+
+def indices_on(*values):
+    """NDVI/NDWI/NDBI of raw values with ``values`` at two pixels of the NIR band, and with NaN there."""
+    indices = SpectralIndices(["NDVI", "NDWI", "NDBI"], "landsat7")
+    raw = torch.rand(1, 6, 4, 4) + 0.1
+    bad, nan = raw.clone(), raw.clone()
+    bad[0, 3, 0, 0], bad[0, 3, 1, 1] = values
+    nan[0, 3, 0, 0] = nan[0, 3, 1, 1] = NAN
+    return indices(bad), indices(nan)
+
+
+def check_mask(out) -> None:
+    mask = out
+    assert mask.priority is None or finite(mask.priority)
+    assert (mask.mask.sum(dim=1) > 0).all()
+
+
+def mask_on(name: str, *values):
+    grid = CubeTokenizer(6, 8, patch_size=8, spectral_patch_size=3).grid(16, 16)
+    masking = build_masking(name, bands=L7, mask_ratio=0.5)
+    return masking(grid, 2, torch.device("cpu"), generator=torch.Generator().manual_seed(0), image=image(*values))
+
+
+def check_saliency_finite(saliency) -> None:
+    assert finite(saliency) and saliency.min() >= 0 and saliency.max() <= 1
+
+
+def check_saliency_first_cell(saliency) -> None:
+    assert torch.equal(saliency, torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
+
+
+def check_pixel_mask_unmasked(out) -> None:
+    assert finite(out.pred) and (out.mask == 0).all()
+
+
+def check_padded_sizes(out) -> None:
+    features, reconstruction = out
+    assert features[0].shape == (1, 9, 64) and finite(*features)  # 3×3 cells (padded to 24 px), 2 groups × 32
+    assert reconstruction.pred.shape == reconstruction.mask.shape == (1, 6, 20, 20) and finite(reconstruction.pred)
+
+
+def check_valid_excluded_from_loss(out) -> None:
+    model, result, x = out
+    assert finite(result.pred, result.loss["loss"])
+    grid = model.encoder.tokenizer.grid(16, 16)
+    valid = model.encoder.fill_nan(x)[1]
+    weights = unpatchify(model._pixel_weights(valid, grid, x), grid)[:, :6]
+    assert torch.equal(weights == 0, ~torch.isfinite(x) | (x.abs() > 1e15))
+
+
+def excluded_from_loss(*values):
+    model = mae(enc={"nan_policy": "fill"})
+    x = image(*values)
+    return model, seeded(model, x), x
+
+
+RESULT_ROWS = [
+    # -- 1. nan_policy="fill": ±inf and absurd magnitudes are missing exactly like NaN; outputs finite
+    Row("API", "encoder fill: +inf, -inf, 1e30 as NaN",
+        lambda _: same_as_nan(lambda: encoder(nan_policy="fill"), INF, -INF, 1e30), check=check_like_nan),
+    Row("API", "encoder: 1e14 values are data, outputs finite",
+        lambda _: encoder()(torch.full((1, 6, 16, 16), 1e14)), check=check_finite_features),
+    Row("API", "MAE fill (minmax target): +inf, -3.4e38 as NaN",
+        lambda _: same_as_nan(lambda: mae(enc={"nan_policy": "fill"}), INF, -3.4e38), check=check_like_nan),
+    Row("API", "MAE fill (standardize target): -inf, 1e30 as NaN",
+        lambda _: same_as_nan(lambda: mae(enc={"nan_policy": "fill"}, target_norm="standardize"), -INF, 1e30),
+        check=check_like_nan),
+    Row("API", "MAE fill: invalid pixels are out of the loss",
+        lambda _: excluded_from_loss(INF, -INF, 1e30), check=check_valid_excluded_from_loss),
+    Row("API", "MAE fill, saliency masking: +inf, 1e30 as NaN",
+        lambda _: same_as_nan(lambda: mae("saliency", enc={"nan_policy": "fill"}), INF, 1e30), check=check_like_nan),
+    Row("API", "SS-MAE fill, MRS: +inf, -inf as NaN",
+        lambda _: same_as_nan(lambda: SSMAE(**SS, nan_policy="fill", spectral_masking="redundant_spectra"),
+                              INF, -INF, shape=(2, 6, 5, 5)), check=check_like_nan),
+    Row("API", "spectral indices: +inf, 1e30 raw values give 0 like NaN",
+        lambda _: indices_on(INF, 1e30), check=check_indices_zero_at_invalid),
+    Row("API", "saliency masking: ±inf in the image, finite priority",
+        lambda _: mask_on("saliency", INF, -INF, NAN), check=check_mask),
+    Row("API", "redundant_spectra masking: ±inf in the image, finite priority",
+        lambda _: mask_on("redundant_spectra", INF, -INF, 1e30), check=check_mask),
+    Row("API", "token_saliency: a 1e25 index value, that cell most salient",
+        lambda _: token_saliency(torch.ones(1, 1, 4, 4).index_put((torch.tensor([0]),) * 4, torch.tensor(1e25)), 2),
+        check=check_saliency_first_cell),
+    Row("API", "token_saliency: inf, NaN and 3e38 index values, saliency in [0, 1]",
+        lambda _: token_saliency(torch.tensor([1e30, 3e38, INF, NAN]).repeat(1, 2, 4, 1) * torch.rand(1, 2, 4, 4), 2),
+        check=check_saliency_finite),
+    # -- 2. nodata in MultiLabelChipDataModule files: read like SceneTilesDataModule (band mean, 0 normalised)
+    Row("API", "multilabel chips: the file's nodata tag",
+        lambda tmp: chip_sample(tmp, chip(np.int16, -9999), tag=-9999), check=check_chip_missing_is_band_mean),
+    Row("API", "multilabel chips: the nodata option",
+        lambda tmp: chip_sample(tmp, chip(np.uint8, 0), nodata=0), check=check_chip_missing_is_band_mean),
+    Row("API", "multilabel chips: NaN in a float file",
+        lambda tmp: chip_sample(tmp, chip(np.float32, NAN)), check=check_chip_missing_is_band_mean),
+    Row("API", "multilabel chips: +inf in a float file",
+        lambda tmp: chip_sample(tmp, chip(np.float32, INF)), check=check_chip_missing_is_band_mean),
+    # -- 4. mask_ratio 0 evaluates unmasked
+    Row("API", "MAE: mask_ratio 0 in evaluation", lambda _: mae(mask_ratio=0).eval()(image()),
+        check=check_pixel_mask_unmasked),
+    # -- already handled: image sizes that the patch does not divide are padded
+    Row("API", "encoder and MAE: 20×20 image, 8 px patches",
+        lambda _: (encoder()(torch.randn(1, 6, 20, 20)), seeded(mae(), torch.randn(1, 6, 20, 20))),
+        check=check_padded_sizes),
+]
+
+
+@pytest.mark.parametrize("row", [row.param() for row in ERROR_ROWS])
+def test_bad_input_is_a_clear_error(row: Row, tmp_path):
+    with pytest.raises(row.raises, match=row.match):
+        row.call(tmp_path)
+
+
+@pytest.mark.parametrize("row", [row.param() for row in RESULT_ROWS])
+def test_bad_input_gives_the_correct_result(row: Row, tmp_path):
+    row.check(row.call(tmp_path))
+
+
+def test_rows_are_unique():
+    ids = [f"{r.entry}: {r.case}" for r in ERROR_ROWS + RESULT_ROWS]
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+    for row in ERROR_ROWS:
+        re.compile(row.match)
