@@ -26,6 +26,7 @@ from terratorch_specmae.plotting import (
     save_figure,
     segmentation_figure,
 )
+from terratorch_specmae.seeding import process_seed, seed_composes, seed_loader_workers
 
 
 def _as_tensor(value):
@@ -191,6 +192,9 @@ class SaliencyMaskPNGs(pl.Callback):
                 f"SaliencyMaskPNGs draws saliency masking, but the model's masking is {masking!r}: "
                 "set model_args.masking: saliency or remove the callback."
             )
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # here, not on_fit_start: Lightning restores a resumed fit's step after on_fit_start
         progress = pl_module.training_progress() if trainer.estimated_stepping_batches else 0.0
         self.pending = [p for p in self.at if p >= progress]  # a resumed fit skips the points it passed
 
@@ -223,6 +227,38 @@ class SaliencyMaskPNGs(pl.Callback):
             fig = saliency_masking_figure(masking, x, grid, [progress], self.rgb, self.seed)
         name = f"saliency_progress{round(100 * progress):03d}_step{trainer.global_step:06d}.png"
         self.saved.append(save_figure(fig, _output_dir(trainer, self.subdir, self.out_dir) / name))
+
+
+class SeedAugmentations(pl.Callback):
+    """Seeds the datamodule's albumentations from torch's seed, so same-seed runs augment alike.
+
+    TerraTorch builds its ``albumentations.Compose`` with no seed, and albumentations ignores
+    ``seed_everything``: without this, two runs of one config with ``seed_everything: 0`` differ,
+    and all data loader workers draw the same augmentations. At ``setup`` every ``Compose``
+    reachable from the datamodule is seeded from ``torch.initial_seed()`` and the rank; data
+    loaders with workers get a ``worker_init_fn`` that seeds each worker's copy from the worker's
+    torch seed (after Lightning's own per-worker seeding). See :mod:`terratorch_specmae.seeding`
+    for what is and is not reproduced.
+    """
+
+    LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader", "predict_dataloader")
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        datamodule = trainer.datamodule
+        if datamodule is None:
+            return
+        rank = trainer.global_rank
+        seed_composes(datamodule, process_seed(rank))
+        for name in self.LOADERS:  # wrap the instance's loader hooks: Lightning calls them after setup
+            hook = getattr(datamodule, name, None)
+            if hook is None or getattr(hook, "seeds_augmentations", False):
+                continue
+
+            def seeded(hook=hook):
+                return seed_loader_workers(hook(), rank)
+
+            seeded.seeds_augmentations = True
+            setattr(datamodule, name, seeded)
 
 
 class ClassMapWriter(pl.Callback):

@@ -120,6 +120,8 @@ class SpectralMAETask(ReconstructionTask):
     def forward(self, x, **kwargs):
         if self._trainer is not None and getattr(self.model, "uses_progress", False):
             kwargs.setdefault("progress", self.training_progress())
+            if self.training:  # the curriculum's position: after a resume it continues from the restored step
+                self.log("train/progress", kwargs["progress"], on_step=True, on_epoch=False, batch_size=1)
         output = self.model(x, **kwargs)
         losses = output.loss if isinstance(output, ReconstructionOutput) else None
         if losses and "baseline_loss" in losses:  # > 1: the model beats the mean-of-visible baseline
