@@ -36,13 +36,14 @@ initialisation (what SpectralGPT's stage-2 pretraining does).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from timm.layers import resample_abs_pos_embed
 
-from terratorch_specmae.bands import band_info
+from terratorch_specmae.bands import DEFAULT_BANDS, band_info
 
 NEW_BAND_INITS = ("wavelength", "zero", "error")
 POS_EMBED_RESIZES = ("interpolate", "reinit")
@@ -223,11 +224,32 @@ def adapt_encoder_state(
     model_bands = tuple(encoder.bands)
     if p_src != p:
         raise ValueError(f"{what}: the checkpoint's tokens are {p_src}×{p_src} px patches, this model's {p}×{p}; set patch_size: {p_src}.")
+    width, model_width = state[key].shape[0], encoder.tokenizer.proj.weight.shape[0]
+    if width != model_width:  # before the bands: a width mismatch is no matter of band information
+        raise ValueError(
+            f"{what}: the checkpoint's encoder width (embed_dim) is {width}, this model's {model_width}; build the "
+            f"variant the checkpoint was trained as (embed_dim: {width})."
+        )
     spectral = state.get("pos_embed.spectral")
     fits = state[key].shape == encoder.tokenizer.proj.weight.shape and (
         spectral is None or spectral.shape[1] == encoder.tokenizer.groups
     )
     bands = _source_bands(source, model_bands, fits, what)
+    groups = spectral.shape[1] if spectral is not None else 1
+    fitting = [t_src] if groups == 1 else range((groups - 1) * t_src + 1, groups * t_src + 1)
+    if source.bands is not None and (spectral is not None or t_src > 1) and len(bands) not in fitting:  # 1-band tokens
+        # without a spectral table (SS-MAE's spectral branch) say nothing about the band count
+        raise ValueError(
+            f"{what}: {len(bands)} band names {list(bands)} do not fit the checkpoint, whose weights hold "
+            f"{groups} spectral group(s) of {t_src} bands ({fitting[0]}–{fitting[-1]} bands); pretrained_bands (or the bands the file records) must list the checkpoint's bands, in order."
+        )
+    if source.bands is None and model_bands != DEFAULT_BANDS:
+        warnings.warn(
+            f"{what}: the checkpoint does not record its bands; assumed they are this model's {list(model_bands)}, "
+            "in this order. If it was trained on other bands or another order, pass pretrained_bands "
+            "(backbone_pretrained_bands in a TerraTorch config): the checkpoint's band names, in order.",
+            stacklevel=2,
+        )
     src_2d, model_2d = t_src == len(bands), t == len(model_bands)
     if spectral is not None and spectral.shape[1] != math.ceil(len(bands) / t_src):
         raise ValueError(

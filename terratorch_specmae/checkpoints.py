@@ -113,6 +113,20 @@ def load_torch_file(path: str | Path):
         raise _read_error(path, err) from err
 
 
+def read_config(path: str | Path) -> dict:
+    """A ``config.json`` of a weights folder; unreadable or non-object JSON is a ValueError naming the file."""
+    path = Path(path)
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"Could not read {str(path)!r}: expected the JSON config that save_pretrained writes, got invalid JSON ({err})."
+        ) from err
+    if not isinstance(config, dict):
+        raise ValueError(f"{str(path)!r} holds a JSON {type(config).__name__}; expected an object of model options.")
+    return config
+
+
 def read_weights(path: str | Path) -> WeightsFile:
     """Tensors and training layout of a local weights file or ``save_pretrained`` folder."""
     path = Path(path)
@@ -122,7 +136,7 @@ def read_weights(path: str | Path) -> WeightsFile:
             raise ValueError(f"Weights folder {str(path)!r} has no {WEIGHTS_NAME} (found: {sorted(p.name for p in path.iterdir())}).")
         result = read_weights(weights)
         if config_file.is_file():
-            meta = json.loads(config_file.read_text()).get(METADATA_KEY) or {}
+            meta = read_config(config_file).get(METADATA_KEY) or {}
             result.metadata = {**meta, **result.metadata}
             result.layout = _layout_from_metadata(result.metadata)
         result.path = str(path)
