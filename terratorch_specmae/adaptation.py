@@ -237,11 +237,14 @@ def adapt_encoder_state(
     bands = _source_bands(source, model_bands, fits, what)
     groups = spectral.shape[1] if spectral is not None else 1
     fitting = [t_src] if groups == 1 else range((groups - 1) * t_src + 1, groups * t_src + 1)
+    if "band_order" in state:  # the checkpoint's own band count, exactly
+        fitting = [len(state["band_order"])]
+    span = f"{fitting[0]}" if len(fitting) == 1 else f"{fitting[0]}–{fitting[-1]}"
     if source.bands is not None and (spectral is not None or t_src > 1) and len(bands) not in fitting:  # 1-band tokens
         # without a spectral table (SS-MAE's spectral branch) say nothing about the band count
         raise ValueError(
             f"{what}: {len(bands)} band names {list(bands)} do not fit the checkpoint, whose weights hold "
-            f"{groups} spectral group(s) of {t_src} bands ({fitting[0]}–{fitting[-1]} bands); pretrained_bands (or the bands the file records) must list the checkpoint's bands, in order."
+            f"{groups} spectral group(s) of {t_src} bands ({span} bands); pretrained_bands (or the bands the file records) must list the checkpoint's bands, in order."
         )
     if source.bands is None and model_bands != DEFAULT_BANDS:
         warnings.warn(

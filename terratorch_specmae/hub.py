@@ -26,7 +26,13 @@ from pathlib import Path
 
 import yaml
 from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HfUriError, LocalEntryNotFoundError
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    HFValidationError,
+    HfUriError,
+    LocalEntryNotFoundError,
+)
 from huggingface_hub.utils import parse_hf_uri
 
 from terratorch_specmae.adaptation import SourceLayout
@@ -38,6 +44,7 @@ from terratorch_specmae.checkpoints import (
     WEIGHTS_NAME,
     WeightsFile,
     load_weights,
+    read_config,
     read_weights,
 )
 
@@ -310,6 +317,30 @@ class HubMixin(
 
     def generate_model_card(self, *args, repo_id: str = "<org>/<repo>", **kwargs) -> ModelCard:
         return ModelCard(self._model_card(self.hub_card(), repo_id))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """huggingface_hub's ``from_pretrained``, with a message naming the reference when it fails:
+        a local folder that does not exist (huggingface_hub would report a bad repo id), a weights
+        file instead of a folder, a corrupt ``config.json``, a repo that is not found."""
+        source = os.fspath(pretrained_model_name_or_path)
+        path = Path(source).expanduser()
+        expected = f"expected a save_pretrained folder ({CONFIG_NAME} + {WEIGHTS_NAME}) or a Hub repo id 'org/name'"
+        if path.is_file():
+            raise ValueError(f"{source!r} is a file; {expected}. Load a single weights file with ckpt_path instead.")
+        if path.is_dir():
+            if (path / CONFIG_NAME).is_file():
+                read_config(path / CONFIG_NAME)  # a corrupt config.json: an error naming it
+            return super().from_pretrained(source, *args, **kwargs)
+        try:
+            return super().from_pretrained(source, *args, **kwargs)
+        except (HFValidationError, HfHubHTTPError, LocalEntryNotFoundError, OSError) as err:
+            local = f"no local folder {str(path)!r}"
+            if path.parent.is_dir() and str(path.parent) not in ("", "."):
+                siblings = sorted(p.name for p in path.parent.iterdir() if p.is_dir())[:10]
+                local += f" (folders in {str(path.parent)!r}: {siblings})"
+            raise ValueError(f"Could not load {source!r}: {local}, and as a Hub repo: {type(err).__name__}: "
+                             f"{str(err).splitlines()[0]}; {expected}.") from err  # fmt: skip
 
     @classmethod
     def _from_pretrained(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,12 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+import yaml
 from terratorch.registry import BACKBONE_REGISTRY, FULL_MODEL_REGISTRY
 
 from terratorch_specmae.bands import resolve_bands
+from terratorch_specmae.cli import export_checkpoint
+from terratorch_specmae.cli import main as weights_main
 from terratorch_specmae.datamodules import (
     BigEarthNetBenchmarkDataModule,
     EuroSATBenchmarkDataModule,
@@ -28,6 +32,7 @@ from terratorch_specmae.datamodules import (
     OSCDBenchmarkDataModule,
     SceneTilesDataModule,
 )
+from terratorch_specmae.hub import resolve_weights
 from terratorch_specmae.indices import SpectralIndices
 from terratorch_specmae.masking import build_masking, token_saliency
 from terratorch_specmae.models import SSMAE, SpectralMAE, SpectralViT, SSMAEEncoder, unpatchify
@@ -164,6 +169,142 @@ def bare_checkpoint(tmp: Path) -> str:
     return str(tmp / "encoder.pt")
 
 
+class Payload:
+    """A pickle that would run code when loaded: torch.load(weights_only=True) must refuse it."""
+
+    def __reduce__(self):
+        return (print, ("this ran while loading a checkpoint",))
+
+
+def file_with(tmp: Path, name: str, data: bytes) -> str:
+    (tmp / name).write_bytes(data)
+    return str(tmp / name)
+
+
+def truncated_checkpoint(tmp: Path) -> str:
+    data = Path(bare_checkpoint(tmp)).read_bytes()
+    return file_with(tmp, "truncated.pt", data[: len(data) // 2])
+
+
+def payload_checkpoint(tmp: Path) -> str:
+    torch.save({"tokenizer.proj.weight": torch.zeros(1), "extra": Payload()}, tmp / "payload.pt")
+    return str(tmp / "payload.pt")
+
+
+def weights_folder(tmp: Path, config: str | None = None) -> str:
+    encoder().save_pretrained(tmp / "weights")
+    if config is not None:
+        (tmp / "weights" / "config.json").write_text(config)
+    return str(tmp / "weights")
+
+
+def pretraining_checkpoint(tmp: Path) -> str:
+    """A checkpoint as SpectralMAETask writes it (what ``specmae-weights export`` takes)."""
+    args = {"model": "s2mae_vit_tiny_mae", **{k: v for k, v in ENC.items()}, **DEC}
+    model = FULL_MODEL_REGISTRY.build(args["model"], **{k: v for k, v in args.items() if k != "model"})
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": {"model_args": args}, "epoch": 0, "global_step": 1}, tmp / "pre.ckpt")
+    return str(tmp / "pre.ckpt")
+
+
+def export_into_user_folder(tmp: Path, cli: bool):
+    out = tmp / "mine"
+    out.mkdir()
+    (out / "README.md").write_text("my notes")
+    ckpt = pretraining_checkpoint(tmp)
+    if cli:
+        return weights_main(["export", ckpt, str(out)])
+    return export_checkpoint(ckpt, out)
+
+
+def from_yaml(text: str, registry=FULL_MODEL_REGISTRY):
+    """What TerraTorch does with a config's model_args: build the named model with the other options."""
+    args = yaml.safe_load(text)
+    return registry.build(args.pop("model"), **args)
+
+
+def recorded_warnings(call) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    return [str(w.message) for w in caught]
+
+
+def assert_any(messages: list[str], pattern: str) -> None:
+    assert any(re.search(pattern, m) for m in messages), messages
+
+
+def assert_equal(got, expected) -> None:
+    assert got == expected, (got, expected)
+
+
+def assert_none(messages: list[str], pattern: str) -> None:
+    assert not any(re.search(pattern, m) for m in messages), messages
+
+
+def _loading_rows() -> list[Row]:
+    """Checkpoints, weight folders, Hub references, exports."""
+    tiny = {k: v for k, v in ENC.items() if k != "bands"}
+    return [
+        Row("API", "checkpoint of another width (embed_dim 32 into 64)",
+            lambda t: encoder(embed_dim=64, ckpt_path=bare_checkpoint(t)), ValueError,
+            r"the checkpoint's encoder width \(embed_dim\) is 32, this model's 64"),
+        Row("API", "pretrained_bands with 5 names for a 6-band checkpoint",
+            lambda t: encoder(ckpt_path=bare_checkpoint(t), pretrained_bands=L7[:5]), ValueError,
+            r"5 band names .* do not fit the checkpoint, whose weights hold 2 spectral group\(s\) of 3 bands \(6 bands\)"),
+        Row("API", "a text file as checkpoint", lambda t: encoder(ckpt_path=file_with(t, "notes.pt", b"hello")),
+            ValueError, r"Could not read checkpoint '.*notes.pt' \(expected safetensors or a torch state dict\)"),
+        Row("API", "a truncated checkpoint", lambda t: encoder(ckpt_path=truncated_checkpoint(t)), ValueError,
+            r"Could not read checkpoint '.*truncated.pt'"),
+        Row("API", "a checkpoint of another network", lambda t: encoder(ckpt_path=(
+            torch.save({"conv1.weight": torch.zeros(8, 3, 7, 7)}, t / "resnet.pt"), str(t / "resnet.pt"))[1]),
+            ValueError, r"holds no weights of a SpectralViT .* first keys are: conv1.weight"),
+        Row("API", "a checkpoint whose pickle runs code (__reduce__)", lambda t: encoder(ckpt_path=payload_checkpoint(t)),
+            ValueError, r"(?s)Could not read checkpoint '.*payload.pt'.*Unsupported global: GLOBAL print"),
+        Row("API", "a missing checkpoint file", lambda t: encoder(ckpt_path=str(t / "nope.pt")), ValueError,
+            r"Checkpoint file not found: expected a file at '.*nope.pt'"),
+        Row("API", "weights folder with a corrupt config.json (ckpt_path)",
+            lambda t: encoder(ckpt_path=weights_folder(t, "{not json")), ValueError,
+            r"Could not read '.*weights/config.json': expected the JSON config that save_pretrained writes, got invalid JSON"),
+        Row("API", "weights folder with a corrupt config.json (from_pretrained)",
+            lambda t: SpectralViT.from_pretrained(weights_folder(t, "[1, 2")), ValueError,
+            r"Could not read '.*weights/config.json'"),
+        Row("API", "from_pretrained: a mistyped local folder", lambda t: (weights_folder(t), SpectralViT.from_pretrained(
+            str(t / "weigths")))[1], ValueError,
+            r"Could not load '.*weigths': no local folder '.*weigths' \(folders in '.*': \['weights'\]\).*"
+            r"expected a save_pretrained folder \(config.json \+ model.safetensors\) or a Hub repo id"),
+        Row("API", "from_pretrained: a weights file, not a folder",
+            lambda t: SpectralViT.from_pretrained(str(Path(weights_folder(t)) / "model.safetensors")), ValueError,
+            r"'.*model.safetensors' is a file; expected a save_pretrained folder.*ckpt_path"),
+        Row("API", "hf:// reference with a '..' path segment", lambda t: resolve_weights("hf://org/repo/../../etc/passwd",
+            cache_dir=t), ValueError, r"cannot contain a '..' path segment"),
+        Row("API", "hf:// reference with '..' as organisation", lambda t: resolve_weights("hf://../etc/passwd", cache_dir=t),
+            ValueError, r"Bad Hub reference 'hf://../etc/passwd'.*Expected hf://org/repo"),
+        Row("API", "Hub weights offline and not cached", lambda t: resolve_weights(
+            "hf://olinda/s2mae-tiny", cache_dir=t, local_files_only=True), ValueError,
+            r"Could not get model.safetensors of Hub repo 'olinda/s2mae-tiny' at revision main: not in the local cache"),
+        Row("API", "export into a folder with the user's files", lambda t: export_into_user_folder(t, cli=False),
+            FileExistsError, r"The output folder '.*mine' is not empty: it holds README.md.*--overwrite"),
+        Row("CLI", "specmae-weights export into a folder with the user's files",
+            lambda t: export_into_user_folder(t, cli=True), SystemExit, r"^2$"),
+        Row("CLI", "specmae-weights export of a fine-tuning-free bare state dict",
+            lambda t: weights_main(["export", bare_checkpoint(t), str(t / "out")]), ValueError,
+            r"is not a pretraining checkpoint of ours: expected the hyper-parameters of SpectralMAETask"),
+        Row("YAML", "model_args bands with a duplicate", lambda _: from_yaml(
+            "model: s2mae_vit_tiny_mae\nbands: [B02, B03, B02]\nimg_size: 16\nspectral_patch_size: 3"),
+            ValueError, DUPLICATE_MSG),
+        Row("YAML", "model_args mask_ratio not a number ('high')", lambda _: from_yaml(
+            "model: sigmae_vit_tiny_mae\nbands: landsat7\nimg_size: 16\nmask_ratio: high"),
+            ValueError, r"mask_ratio must be a number in \[0, 1\), got 'high' of type str"),
+        Row("YAML", "backbone with an unknown band name", lambda _: from_yaml(
+            "model: s2mae_vit_tiny\nbands: [BLUE, GREEN, NIRR]\nimg_size: 16", BACKBONE_REGISTRY),
+            ValueError, r"Unknown band name 'NIRR'"),
+        Row("YAML", "backbone_pretrained_bands (pretrained_bands) of the wrong length", lambda t: BACKBONE_REGISTRY.build(
+            "s2mae_vit_tiny", **{**TINY, "bands": "landsat7", "ckpt_path": pretraining_checkpoint(t),
+                                 "pretrained_bands": ["BLUE", "GREEN", "RED"]}), ValueError, r"3 band names .* do not fit the checkpoint"),
+    ]
+
+
 # ---------------------------------------------------------------- rows: errors
 def _mask_ratio_rows() -> list[Row]:
     rows = [
@@ -286,6 +427,7 @@ ERROR_ROWS = [
         rf"OSCD bands must be unique, got {DUPLICATE_MSG}"),
     # -- 4. mask_ratio: numbers in [0, 1) only; 0 (or a mask hiding nothing) refused in training
     *_mask_ratio_rows(),
+    *_loading_rows(),
     Row("API", "MAE: mask_ratio '0.9' (a string)", lambda _: mae(mask_ratio="0.9"), ValueError,
         r"mask_ratio must be a number in \[0, 1\), got '0.9' of type str"),
     Row("API", "SS-MAE: spectral_mask_ratio None", lambda _: SSMAE(**SS, spectral_mask_ratio=None), ValueError,
@@ -426,6 +568,18 @@ RESULT_ROWS = [
     Row("API", "encoder and MAE: 20×20 image, 8 px patches",
         lambda _: (encoder()(torch.randn(1, 6, 20, 20)), seeded(mae(), torch.randn(1, 6, 20, 20))),
         check=check_padded_sizes),
+    # -- loading: a bare state dict records no bands; into non-default bands, the assumption is said
+    Row("API", "bare state dict into a model of non-default bands warns that they are assumed",
+        lambda t: recorded_warnings(lambda: encoder(ckpt_path=bare_checkpoint(t))),
+        check=lambda messages: assert_any(messages, r"does not record its bands; assumed they are this model's "
+                                                    r"\['BLUE', .*pass pretrained_bands")),
+    Row("API", "bare state dict into the default bands: no band warning",
+        lambda t: recorded_warnings(lambda: SpectralViT(**{**ENC, "bands": None, "spectral_patch_size": 3},
+                                                          ckpt_path=(torch.save(SpectralViT(**{**ENC, "bands": None}).state_dict(), t / "s2.pt"), str(t / "s2.pt"))[1])),
+        check=lambda messages: assert_none(messages, r"does not record its bands")),
+    Row("CLI", "--model_args.mask_ratio=0.75 arrives as the string '0.75': read as the number",
+        lambda _: from_yaml("model: sigmae_vit_tiny_mae\nbands: landsat7\nimg_size: 16\nmask_ratio: '0.75'"),
+        check=lambda model: assert_equal(model.masking.mask_ratio, 0.75)),
 ]
 
 
