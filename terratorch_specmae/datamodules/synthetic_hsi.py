@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from terratorch_specmae.atomic import atomic_path, atomic_write_text
+
 CLASSES = ("water", "grass", "trees", "bare_soil", "asphalt", "roofs")
 
 
@@ -161,7 +163,9 @@ def write_scene(scene: Scene, out_dir: str | Path) -> dict[str, Path]:
     for name, (data, descriptions) in layers.items():
         paths[name] = out / f"{name}.tif"
         predictor = 3 if data.dtype == np.float32 else 2  # floating-point / horizontal differencing
-        with rasterio.open(paths[name], "w", count=data.shape[0], dtype=data.dtype, predictor=predictor, **profile) as dst:
+        with atomic_path(paths[name]) as tmp, rasterio.open(
+            tmp, "w", count=data.shape[0], dtype=data.dtype, predictor=predictor, **profile
+        ) as dst:
             dst.write(data)
             dst.descriptions = tuple(descriptions)
     counts = {c: int((scene.labels == i + 1).sum()) for i, c in enumerate(CLASSES)}
@@ -170,7 +174,7 @@ def write_scene(scene: Scene, out_dir: str | Path) -> dict[str, Path]:
         "labelled_pixels": counts, "train_pixels": int((scene.split == 1).sum()),
         "test_pixels": int((scene.split == 2).sum()),
     }
-    (out / "scene.json").write_text(json.dumps(meta, indent=2))
+    atomic_write_text(out / "scene.json", json.dumps(meta, indent=2))
     return paths
 
 
