@@ -26,6 +26,18 @@ Protocol (all data from ``examples/data``; nothing else is read at run time):
   from the crop in which it lies closest to the centre. Cell label: the majority of its pixels'
   labels in ``val/labels`` (0 water, 1 vegetation, 2 built-up) — **rule labels from spectral
   thresholds (NDWI, NDVI Otsu cuts), not ground truth**.
+* **Synthetic scenes** (``--data synthetic``): the same protocol on generated scenes of the same
+  sizes (256 × 349 for pretraining, 96 × 344 held out), filled with *real* spectra. Layout: one
+  smooth random field per class (Gaussian scale 8 px; water in fewer, larger bodies), the class of a
+  pixel is the largest field — exact labels, no rules — and its spectrum mixes one real spectrum per
+  class with sharp softmax weights (mixed pixels at edges). Which real spectrum a pixel takes follows
+  a smooth field over the class's pixels of ``olinda_l7`` sorted by brightness (coherent bright/dark
+  patches), plus 1 DN noise. The pretraining scene draws from the training region's pixels, the
+  held-out scene from the validation region's (the rule labels decide which class pool a real pixel
+  belongs to). Change pairs: the held-out scene's 20 evaluation crops as date 1, date 2 built as the
+  real pairs are (radiometric change everywhere; built-up blobs over water/vegetation in two crops
+  of three). Everything is drawn from one seed (0), so the scenes are the same for every method and
+  seed.
 * **Spatial split** of the held-out cells: 64 px column blocks alternate probe-train (even blocks)
   / probe-test (odd blocks). (Water is only in the east, so a left/right split would leave one side
   without it.)
@@ -76,6 +88,7 @@ atomically). Pretraining samples/s (training steps only) and the total wall time
     python benchmarks/representation_quality.py                  # full run (3 seeds, ~25-30 min on 2 busy cores)
     python benchmarks/representation_quality.py --quick          # plumbing smoke test (< 2 min)
     python benchmarks/representation_quality.py --methods s2mae --seeds 0 --steps 100 --lr 1e-3
+    python benchmarks/representation_quality.py --data synthetic   # the generated scenes
 """
 
 from __future__ import annotations
@@ -104,6 +117,7 @@ from torch import nn
 import terratorch_specmae.backbones  # noqa: F401  (registers the s2mae_* / sigmae_* models)
 from terratorch_specmae.masking import RandomMasking
 from terratorch_specmae.models.encoder import fold_spectral_groups
+from terratorch_specmae.datamodules.synthetic_hsi import smooth_field
 from terratorch_specmae.models.mae import target_statistics
 from terratorch_specmae.tasks.optim import param_groups, scaled_lr, warmup_cosine_factor
 
@@ -123,6 +137,11 @@ EVAL_RATIOS = (0.75, 0.9)
 FRACTIONS = {"1%": 0.01, "10%": 0.1, "all": 1.0}
 LINEAR_STEPS, LINEAR_L2 = 300, 1e-3
 KNN_K, KNN_TEMPERATURE = 10, 0.07
+LAYOUT_SCALE = 8.0  # px: Gaussian scale of the synthetic class fields (patches of a few tokens)
+NOTES = {
+    "real": "land-cover labels are rule labels from spectral thresholds (NDWI, NDVI Otsu cuts), not ground truth",
+    "synthetic": "synthetic scenes: generated layouts (exact labels) filled with real Landsat spectra of rule-labelled pixels",
+}
 EVAL_SEED_OFFSET, MASK_SEED_OFFSET, LABEL_SEED_OFFSET, FINETUNE_SEED_OFFSET = 1000, 2000, 3000, 4000
 
 
@@ -215,16 +234,30 @@ def central_cell_sources(corners: list[tuple[int, int]], height: int, width: int
 
 
 def load_heldout(means: list[float], stds: list[float]) -> tuple[HeldOut, dict]:
-    """Held-out land-cover region (val chips mosaicked), its crops, labels and split, and the change pairs."""
+    """Real held-out data: the land-cover region (val chips mosaicked) and the change pairs of ``olinda_l7_cd/val``."""
     raw, transform = read_mosaic(DATA / "olinda_l7/val/images")
     labels_raw, _ = read_mosaic(DATA / "olinda_l7/val/labels")
-    height = raw.shape[1]
-    image = standardise(raw[:, :, :REGION_WIDTH], means, stds)
-    labels = torch.from_numpy(labels_raw[0, :, :REGION_WIDTH].astype(np.int64))
-    corners = crop_grid(height, REGION_WIDTH)
+    pairs = []
+    for f in sorted((DATA / "olinda_l7_cd/val/images").glob("*.tif")):
+        with rasterio.open(f) as src:
+            pair = src.read()
+            col = round((src.transform.c - transform.c) / transform.a)
+        with rasterio.open(DATA / "olinda_l7_cd/val/labels" / f"{f.stem}_label.tif") as src:
+            pairs.append((pair.astype(np.float32), src.read(1).astype(np.float32), col))
+    return heldout_from(raw[:, :, :REGION_WIDTH].astype(np.float32), labels_raw[0, :, :REGION_WIDTH], pairs, means, stds)
+
+
+def heldout_from(raw: np.ndarray, labels_raw: np.ndarray, pairs: list, means: list[float], stds: list[float]) -> tuple[HeldOut, dict]:
+    """The probes' held-out data from a region ``raw`` ``[6, H, W]`` (DN) with per-pixel class labels
+    ``[H, W]``, and change ``pairs``: (``[12, 64, 64]`` DN of date 1 + date 2, ``[64, 64]`` 1 = changed,
+    column of the chip's left edge in the region)."""
+    height, width = raw.shape[1:]
+    image = standardise(raw, means, stds)
+    labels = torch.from_numpy(labels_raw.astype(np.int64))
+    corners = crop_grid(height, width)
     crops = torch.stack([image[:, r : r + CROP, c : c + CROP] for r, c in corners])
     cell_labels = majority(labels, len(CLASSES))
-    cell_cols = torch.arange(REGION_WIDTH // CELL).repeat(height // CELL) * CELL
+    cell_cols = torch.arange(width // CELL).repeat(height // CELL) * CELL
     cell_train = in_train_block(cell_cols + CELL // 2)
     cells = cell_view(image)  # [6, cells, 64]
     raw_spectra = torch.cat([cells.mean(-1), cells.std(-1)]).T
@@ -234,23 +267,17 @@ def load_heldout(means: list[float], stds: list[float]) -> tuple[HeldOut, dict]:
         if c // BLOCK == (c + CROP - 1) // BLOCK and bool(in_train_block(torch.tensor(c)))
     ]
 
-    files = sorted((DATA / "olinda_l7_cd/val/images").glob("*.tif"))
     t1, t2, change, change_cols = [], [], [], []
-    for f in files:
-        with rasterio.open(f) as src:
-            pair = src.read()
-            col = round((src.transform.c - transform.c) / transform.a)
-        with rasterio.open(DATA / "olinda_l7_cd/val/labels" / f"{f.stem}_label.tif") as src:
-            changed = torch.from_numpy(src.read(1).astype(np.float32))
+    for pair, changed, col in pairs:
         t1.append(standardise(pair[:6], means, stds))
         t2.append(standardise(pair[6:], means, stds))
-        change.append((cell_view(changed).mean(-1) >= 0.5).long())
+        change.append((cell_view(torch.from_numpy(changed)).mean(-1) >= 0.5).long())
         change_cols.append(col + torch.arange(CROP // CELL).repeat(CROP // CELL) * CELL + CELL // 2)
     change_t1, change_t2 = torch.stack(t1), torch.stack(t2)
-    change_raw = (cell_view(change_t1).mean(-1) - cell_view(change_t2).mean(-1)).abs()  # [20, 6, 64]
+    change_raw = (cell_view(change_t1).mean(-1) - cell_view(change_t2).mean(-1)).abs()  # [pairs, 6, 64]
     heldout = HeldOut(
         crops=crops,
-        cell_source=central_cell_sources(corners, height, REGION_WIDTH),
+        cell_source=central_cell_sources(corners, height, width),
         cell_labels=cell_labels,
         cell_train=cell_train,
         raw_spectra=raw_spectra,
@@ -262,20 +289,95 @@ def load_heldout(means: list[float], stds: list[float]) -> tuple[HeldOut, dict]:
         change_raw=change_raw.permute(0, 2, 1).reshape(-1, 6),
     )
     counts = {
-        "region_px": [height, REGION_WIDTH],
+        "region_px": [height, width],
         "eval_crops": len(corners),
         "cells": {
             split: {CLASSES[k]: int(((cell_labels == k) & mask).sum()) for k in range(len(CLASSES))}
             for split, mask in (("probe_train", cell_train), ("probe_test", ~cell_train))
         },
         "finetune_pool_crops": len(finetune_pool),
-        "change_chips": len(files),
+        "change_chips": len(pairs),
         "change_cells": {
             split: {"changed": int((heldout.change_labels[m] == 1).sum()), "unchanged": int((heldout.change_labels[m] == 0).sum())}
             for split, m in (("probe_train", heldout.change_train), ("probe_test", ~heldout.change_train))
         },
     }
     return heldout, counts
+
+
+# synthetic scenes: a made layout filled with real, rule-labelled Landsat spectra
+
+
+def spectra_pools(split: str) -> list[np.ndarray]:
+    """Per class, the real pixel spectra ``[N, 6]`` (DN) of a split of ``olinda_l7``, sorted by brightness."""
+    raw, _ = read_mosaic(DATA / f"olinda_l7/{split}/images")
+    labels, _ = read_mosaic(DATA / f"olinda_l7/{split}/labels")
+    pixels, labels = raw.reshape(raw.shape[0], -1).T.astype(np.float32), labels.reshape(-1)
+    pools = []
+    for k in range(len(CLASSES)):
+        pool = pixels[labels == k]
+        pools.append(pool[np.argsort(pool.sum(axis=1), kind="stable")])
+    return pools
+
+
+def synthetic_layout(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Class abundances of a scene: smooth random fields (water in fewer, larger bodies) → hard class map
+    ``[H, W]`` (the largest abundance) and sharp softmax mixing weights ``[K, H, W]`` (mixed pixels at edges)."""
+    abundance = smooth_field(rng, (len(CLASSES), *shape), scale=LAYOUT_SCALE)
+    abundance[0] += 0.5 * smooth_field(rng, shape, scale=2 * LAYOUT_SCALE) - 0.4
+    weights = np.exp(10.0 * abundance)
+    return abundance.argmax(axis=0), weights / weights.sum(axis=0, keepdims=True)
+
+
+def fill_spectra(rng: np.random.Generator, pools: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """Mix, per pixel, one real spectrum of each class by ``weights`` ``[K, H, W]`` → ``[6, H, W]`` DN.
+    Which spectrum of a class a pixel takes follows a smooth field over the class's pool sorted by
+    brightness, so texture is spatially coherent (bright and dark patches) and every spectrum is real;
+    1 DN of sensor noise is added."""
+    shape = weights.shape[1:]
+    scene = np.zeros((pools[0].shape[1], *shape), np.float32)
+    for k, pool in enumerate(pools):
+        rank = 0.5 * (1.0 + np.tanh(0.8 * smooth_field(rng, shape, scale=4.0)))  # ≈ uniform on (0, 1)
+        jitter = rng.integers(-len(pool) // 50, len(pool) // 50 + 1, size=shape)
+        index = np.clip((rank * (len(pool) - 1)).astype(np.int64) + jitter, 0, len(pool) - 1)
+        scene += weights[k][None] * pool[index].transpose(2, 0, 1)
+    return np.clip(scene + rng.normal(0.0, 1.0, scene.shape), 0, 255).astype(np.float32)
+
+
+def synthetic_data(means: list[float], stds: list[float], seed: int = 0) -> tuple[torch.Tensor, HeldOut, dict]:
+    """A pretraining scene from the training spectra and a held-out scene from the validation spectra.
+
+    Both scenes are the size of the real regions (256 × 349 and 96 × 344 px); their class maps are the
+    generator's (exact labels, not rules). Change pairs: the held-out scene's 20 evaluation crops as date
+    1; date 2 = the same crop with a radiometric change everywhere (per-band gain 0.95–1.05, offset ±2 DN,
+    1 DN noise) and, in two of three crops, smooth blobs where water/vegetation pixels take built-up
+    spectra of the same split (as ``examples/make_change_pairs.py`` builds the real pairs)."""
+    rng = np.random.default_rng(seed)
+    _, weights = synthetic_layout(rng, (256, 349))
+    scene = standardise(fill_spectra(rng, spectra_pools("train"), weights), means, stds)
+
+    pools = spectra_pools("val")
+    classes, weights = synthetic_layout(rng, (96, REGION_WIDTH))
+    region = fill_spectra(rng, pools, weights)
+    only_built = np.zeros_like(weights)
+    only_built[CLASSES.index("built_up")] = 1.0
+    built = fill_spectra(rng, pools, only_built)  # the region again, built-up spectra everywhere
+    pairs = []
+    for i, (r, c) in enumerate(crop_grid(96, REGION_WIDTH)):
+        t1 = region[:, r : r + CROP, c : c + CROP]
+        t2 = t1.copy()
+        changed = np.zeros((CROP, CROP), np.float32)
+        if i % 3 != 2:
+            blobs = smooth_field(rng, (CROP, CROP), scale=6.0) > 1.2
+            changed = (blobs & (classes[r : r + CROP, c : c + CROP] != CLASSES.index("built_up"))).astype(np.float32)
+            t2 = np.where(changed[None] > 0, built[:, r : r + CROP, c : c + CROP], t2)
+        gain = rng.uniform(0.95, 1.05, (6, 1, 1))
+        offset = rng.uniform(-2.0, 2.0, (6, 1, 1))
+        t2 = np.clip(t2 * gain + offset + rng.normal(0.0, 1.0, t2.shape), 0, 255).astype(np.float32)
+        pairs.append((np.concatenate([t1, t2]), changed, c))
+    heldout, counts = heldout_from(region, classes, pairs, means, stds)
+    counts["synthetic_seed"] = seed
+    return scene, heldout, counts
 
 
 def random_crops(scene: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
@@ -673,7 +775,8 @@ def markdown_report(results: dict, args: argparse.Namespace) -> str:
                       "baseline / model, random init"], rows))  # fmt: skip
 
     for task, metric, title in (
-        ("landcover", "macro_f1", "**(b) Frozen land-cover probes, probe-test cells: macro F1** (rule labels)"),
+        ("landcover", "macro_f1", "**(b) Frozen land-cover probes, probe-test cells: macro F1** "
+                                  + ("(rule labels)" if args.data == "real" else "(the generator's labels)")),
         ("landcover", "accuracy", "**(b) Frozen land-cover probes, probe-test cells: accuracy**"),
         ("change", "f1_change", "**(c) Change probe, probe-test cells: F1 of the change class** (date 2 constructed)"),
     ):
@@ -735,6 +838,8 @@ def write_json_atomically(data: dict, path: Path) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", choices=["real", "synthetic"], default="real",
+                        help="real: the Landsat regions; synthetic: generated scenes filled with the regions' real spectra")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=100, help="pretraining optimizer steps")
@@ -782,8 +887,11 @@ def main() -> None:
     t_start = time.perf_counter()
     torch.set_num_threads(args.threads)
     means, stds = data_statistics()
-    scene = standardise(read_mosaic(DATA / "olinda_l7/train/images")[0], means, stds)
-    heldout, counts = load_heldout(means, stds)
+    if args.data == "real":
+        scene = standardise(read_mosaic(DATA / "olinda_l7/train/images")[0], means, stds)
+        heldout, counts = load_heldout(means, stds)
+    else:
+        scene, heldout, counts = synthetic_data(means, stds)
     print(f"pretraining region {tuple(scene.shape)}; held-out: {counts}", flush=True)
     print(f"methods {args.methods}, seeds {args.seeds}, {args.steps} steps × batch {args.batch_size}, "
           f"lr {args.lr:.3g} ({args.lr_rule}), warmup {args.warmup_fraction}, {args.precision}, "
@@ -793,7 +901,7 @@ def main() -> None:
                "machine": {"platform": platform.platform(), "processor": platform.processor(),
                            "cpu_count": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads()},
                "data": counts, "model_args": {m: model_args(m, args) for m in args.methods},
-               "notes": ["land-cover labels are rule labels from spectral thresholds (NDWI, NDVI Otsu cuts), not ground truth",
+               "notes": [NOTES[args.data],
                          "the second date of the change pairs is constructed (radiometric change + built-up blobs)",
                          "every method is evaluated with random masking; step 0 = random initialisation"],
                "raw_spectra": {}, "runs": {m: {} for m in args.methods}}  # fmt: skip
