@@ -6,14 +6,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.patches
+import numpy as np
+import torch
+from matplotlib.figure import Figure  # figures outside pyplot: no backend chosen, no global state touched
 
-matplotlib.use("Agg")
-import matplotlib.patches  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from terratorch_specmae.atomic import atomic_path  # noqa: E402
+from terratorch_specmae.atomic import atomic_path
 
 
 def stretch(band: np.ndarray | torch.Tensor, low: float = 2, high: float = 98) -> np.ndarray:
@@ -31,21 +29,28 @@ def rgb_composite(image: torch.Tensor | np.ndarray, rgb: Sequence[int]) -> np.nd
     return np.stack([stretch(image[i]) for i in rgb], axis=-1)
 
 
-def save_figure(fig: plt.Figure, path: str | Path) -> Path:
-    """Save ``fig`` at ``path`` (format from its suffix, PNG without one) atomically, and close it."""
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Save ``fig`` at ``path`` (format from its suffix, PNG without one) atomically, and close it.
+
+    The figures drawn here are plain ``matplotlib.figure.Figure`` objects: saving renders them with
+    the format's own canvas (Agg for PNG) whatever the user's backend, so a notebook's backend is
+    never switched. A figure of pyplot's is closed there."""
     path = Path(path)
-    fmt = path.suffix[1:].lower() or plt.rcParams["savefig.format"]  # the temporary's suffix is .tmp: name the format
+    fmt = path.suffix[1:].lower() or matplotlib.rcParams["savefig.format"]  # the temporary's suffix is .tmp: name the format
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight")
     finally:
-        plt.close(fig)
+        if getattr(fig.canvas, "manager", None) is not None:  # made by pyplot: drop it from pyplot's list
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
     return path
 
 
 def reconstruction_figure(
     image: torch.Tensor, reconstruction: torch.Tensor, mask: torch.Tensor, bands: Sequence[int], band_names=None
-) -> plt.Figure:
+) -> Figure:
     """Rows = samples; for each band: input | mask | reconstruction (masked pixels) over the input.
 
     ``image``/``reconstruction``/``mask`` are ``[B, C, H, W]``; input and reconstruction of a
@@ -53,7 +58,8 @@ def reconstruction_figure(
     """
     n = image.shape[0]
     cols = 3 * len(bands)
-    fig, axes = plt.subplots(n, cols, figsize=(1.6 * cols, 1.6 * n), squeeze=False)
+    fig = Figure(figsize=(1.6 * cols, 1.6 * n))
+    axes = fig.subplots(n, cols, squeeze=False)
     for row in range(n):
         for j, b in enumerate(bands):
             x = image[row, b].float().cpu().numpy()
@@ -82,7 +88,7 @@ def class_colormap(num_classes: int, colors: Sequence[str] | None = None) -> mat
         if len(colors) < num_classes:
             raise ValueError(f"Got {len(colors)} class colours for {num_classes} classes.")
         return matplotlib.colors.ListedColormap(list(colors[:num_classes]))
-    palette = plt.get_cmap("tab10" if num_classes <= 10 else "tab20").colors
+    palette = matplotlib.colormaps["tab10" if num_classes <= 10 else "tab20"].colors
     return matplotlib.colors.ListedColormap(palette[: max(num_classes, 2)])
 
 
@@ -94,7 +100,7 @@ def segmentation_figure(
     num_classes: int,
     class_names: Sequence[str] | None = None,
     class_colors: Sequence[str] | None = None,
-) -> plt.Figure:
+) -> Figure:
     """Rows = samples: RGB composite | reference labels | predicted labels, with a class legend.
 
     A multi-temporal ``image`` ``[B, C, T, H, W]`` (change detection) gets one composite per date.
@@ -102,7 +108,8 @@ def segmentation_figure(
     n = image.shape[0]
     dates = [image[:, :, t] for t in range(image.shape[2])] if image.ndim == 5 else [image]
     cols = len(dates) + (2 if target is not None else 1)
-    fig, axes = plt.subplots(n, cols, figsize=(2.2 * cols, 2.2 * n), squeeze=False)
+    fig = Figure(figsize=(2.2 * cols, 2.2 * n))
+    axes = fig.subplots(n, cols, squeeze=False)
     cmap = class_colormap(num_classes, class_colors)
     for row in range(n):
         panels = [
@@ -122,20 +129,20 @@ def segmentation_figure(
     return fig
 
 
-def add_class_legend(fig: plt.Figure, cmap, names: Sequence[str], ncol: int) -> None:
+def add_class_legend(fig: Figure, cmap, names: Sequence[str], ncol: int) -> None:
     """A legend of class colours under the figure."""
     handles = [matplotlib.patches.Patch(color=cmap(i), label=name) for i, name in enumerate(names)]
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), ncol), fontsize=7, frameon=False)
 
 
-def class_map_figure(classes: np.ndarray, nodata: int, class_names: Sequence[str] | None = None) -> plt.Figure:
+def class_map_figure(classes: np.ndarray, nodata: int, class_names: Sequence[str] | None = None) -> Figure:
     """A scene's class map ``[H, W]`` (``nodata`` left blank) with a class legend."""
     predicted = classes[classes != nodata]
     num_classes = max(int(predicted.max()) + 1 if predicted.size else 1, len(class_names or ()))
     cmap = class_colormap(num_classes)
     height, width = classes.shape
     scale = 5.0 / max(height, width)  # the longer side 5 in, plus a strip for the legend
-    fig = plt.figure(figsize=(max(width * scale, 3.0), height * scale + 0.5))
+    fig = Figure(figsize=(max(width * scale, 3.0), height * scale + 0.5))
     ax = fig.add_axes((0.0, 0.5 / (height * scale + 0.5), 1.0, height * scale / (height * scale + 0.5)))
     ax.imshow(np.ma.masked_equal(classes, nodata), cmap=cmap, vmin=-0.5, vmax=num_classes - 0.5, interpolation="nearest")
     ax.set_axis_off()
@@ -145,12 +152,13 @@ def class_map_figure(classes: np.ndarray, nodata: int, class_names: Sequence[str
 
 def classification_figure(
     image: torch.Tensor, target: torch.Tensor | None, prediction: torch.Tensor, rgb: Sequence[int], class_names=None
-) -> plt.Figure:
+) -> Figure:
     """A grid of RGB composites titled with reference → predicted class."""
     n = image.shape[0]
     cols = min(n, 4)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.1 * rows), squeeze=False)
+    fig = Figure(figsize=(2.0 * cols, 2.1 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     name = (lambda i: class_names[i]) if class_names else str
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
@@ -171,7 +179,7 @@ def detection_figure(
     class_names: Sequence[str] | None = None,
     score_threshold: float = 0.5,
     class_colors: Sequence[str] | None = None,
-) -> plt.Figure:
+) -> Figure:
     """Rows = samples: RGB with reference boxes | RGB with predicted boxes (score ≥ threshold, shown).
 
     ``targets``/``predictions`` are torchvision-style dicts (``boxes`` ``[N, 4]`` as x1, y1, x2, y2
@@ -180,7 +188,8 @@ def detection_figure(
     """
     n = image.shape[0]
     cols = 2 if targets is not None else 1
-    fig, axes = plt.subplots(n, cols, figsize=(2.6 * cols, 2.6 * n), squeeze=False)
+    fig = Figure(figsize=(2.6 * cols, 2.6 * n))
+    axes = fig.subplots(n, cols, squeeze=False)
     names = list(class_names) if class_names else None
     cmap = class_colormap(len(names) if names else 10, class_colors)
     for row in range(n):
@@ -218,14 +227,15 @@ def multilabel_figure(
     rgb: Sequence[int],
     class_names: Sequence[str] | None = None,
     threshold: float = 0.5,
-) -> plt.Figure:
+) -> Figure:
     """A grid of RGB composites titled with the reference labels and the predicted ones
     (probability ≥ ``threshold``, with their probabilities)."""
     n, k = probabilities.shape
     names = list(class_names) if class_names else [str(i) for i in range(k)]
     cols = min(n, 4)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.6 * rows), squeeze=False)
+    fig = Figure(figsize=(2.3 * cols, 2.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i >= n:
@@ -253,7 +263,7 @@ def saliency_masking_figure(
     progresses: Sequence[float],
     rgb: Sequence[int],
     seed: int = 0,
-) -> plt.Figure:
+) -> Figure:
     """Rows = samples: RGB | each index map | saliency map | the chosen mask at each training progress.
 
     ``masking`` is a :class:`~terratorch_specmae.masking.SaliencyMasking`, ``image`` the batch as
@@ -273,7 +283,8 @@ def saliency_masking_figure(
     limits = [tuple(np.percentile(index_maps[:, k], [2, 98])) for k in range(len(names))]
     n, cols = image.shape[0], 2 + len(names) + len(masks)
     panel = 1.9 if n > 1 else 3.0
-    fig, axes = plt.subplots(n, cols, figsize=(panel * cols, panel * n), squeeze=False)
+    fig = Figure(figsize=(panel * cols, panel * n))
+    axes = fig.subplots(n, cols, squeeze=False)
     for row in range(n):
         composite = rgb_composite(image[row], rgb)
         panels = [(composite, None, "image", None)]
@@ -304,14 +315,14 @@ def spectral_masking_figure(
     band_labels: Sequence[str],
     anchor: int,
     masks: dict[str, np.ndarray],
-) -> plt.Figure:
+) -> Figure:
     """Band-similarity matrix (anchor row outlined) | the patch's mean spectrum with each strategy's masked bands.
 
     ``similarity`` ``[C, C]`` cosine similarities, ``spectrum`` ``[C]``, ``masks`` name → ``[C]`` bool
     (True = masked), drawn one row each under the spectrum.
     """
     c = len(band_labels)
-    fig = plt.figure(figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
     grid = fig.add_gridspec(1 + len(masks), 2, width_ratios=[1, 1.6], height_ratios=[3] + [1] * len(masks), wspace=0.4)
     ax = fig.add_subplot(grid[:, 0])
     image = ax.imshow(similarity, cmap="viridis", vmin=float(similarity.min()), vmax=1.0)
