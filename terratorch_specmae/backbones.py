@@ -16,6 +16,8 @@ so ``BACKBONE_REGISTRY.build("sigmae_vit_base")`` works, and a misspelt variant 
 
 from __future__ import annotations
 
+import inspect
+
 import yaml
 from terratorch.registry import BACKBONE_REGISTRY, FULL_MODEL_REGISTRY, Registry
 
@@ -23,53 +25,30 @@ from terratorch_specmae.hub import weights_for_variant
 from terratorch_specmae.models.encoder import SpectralViT
 from terratorch_specmae.models.mae import SpectralMAE
 from terratorch_specmae.models.ssmae import SSMAE, SSMAEEncoder
+from terratorch_specmae.variants import FAMILIES, SSMAE_SIZES, VIT_SIZES, variant_name
 
-VIT_SIZES = {
-    "tiny": {"embed_dim": 192, "depth": 12, "num_heads": 3},
-    "small": {"embed_dim": 384, "depth": 12, "num_heads": 6},
-    "base": {"embed_dim": 768, "depth": 12, "num_heads": 12},
-    "large": {"embed_dim": 1024, "depth": 24, "num_heads": 16},
-}
-FAMILIES = {
-    "s2mae": {
-        "title": "S2MAE",
-        "tokens": "3D cube tokens",
-        "encoder": {"patch_size": 8, "spectral_patch_size": 3},
-        "mae": {"masking": "cube_random"},
-    },
-    "sigmae": {
-        "title": "SIGMAE",
-        "tokens": "2D patch tokens over all bands",
-        "encoder": {"patch_size": 16, "spectral_patch_size": None},
-        "mae": {"masking": "saliency"},
-    },
-}
-MAE_ARGS = (
-    "masking",
-    "mask_ratio",
-    "masking_options",
-    "decoder_embed_dim",
-    "decoder_depth",
-    "decoder_num_heads",
-    "decoder_pos_embed",
-    "target_norm",
-    "target_stats",
-    "decode_fraction",
-    # loading: the MAE loads encoder and decoder together (continued pretraining)
-    "ckpt_path",
-    "pretrained_bands",
-    "pretrained_img_size",
-    "new_band_init",
-    "resize_pos_embed",
-)
+# SpectralMAE's own options (the rest go to the encoder), read from its signature, not copied by hand
+MAE_ARGS = tuple(name for name in inspect.signature(SpectralMAE).parameters if name != "encoder")
 
 
 class VariantRegistry(Registry):
-    """A TerraTorch registry source whose unknown names raise a ``ValueError`` naming the known ones."""
+    """A TerraTorch registry source of one family (``s2mae``, ``sigmae``, ``ssmae``).
+
+    Builders are registered under their name without the family prefix (``def s2mae_vit_tiny``
+    → ``vit_tiny``: TerraTorch's multi-source registry adds ``s2mae_`` back), and unknown names
+    raise a ``ValueError`` naming the known ones.
+    """
 
     def __init__(self, family: str) -> None:
         super().__init__()
         self.family = family
+
+    def register(self, constructor):
+        prefix = f"{self.family}_"
+        if not constructor.__name__.startswith(prefix):
+            raise ValueError(f"A {self.family} builder's name starts with {prefix!r}; got {constructor.__name__!r}.")
+        self._registry[constructor.__name__[len(prefix) :]] = constructor
+        return constructor
 
     def build(self, name: str, *args, **kwargs):
         if name not in self:
@@ -78,14 +57,15 @@ class VariantRegistry(Registry):
         return super().build(name, *args, **kwargs)
 
 
-def _register_source(registry, registry_source: VariantRegistry) -> VariantRegistry:
-    if registry_source.family not in registry._sources:  # importing twice must not fail
-        registry.register_source(registry_source.family, registry_source)
-    return registry._sources[registry_source.family]
+def _source(registry, family: str) -> VariantRegistry:
+    """The family's source of a TerraTorch registry, registered once (importing twice must not fail)."""
+    if family not in registry.keys():
+        registry.register_source(family, VariantRegistry(family))
+    return registry[family]
 
 
-BACKBONES = {family: _register_source(BACKBONE_REGISTRY, VariantRegistry(family)) for family in FAMILIES}
-FULL_MODELS = {family: _register_source(FULL_MODEL_REGISTRY, VariantRegistry(family)) for family in FAMILIES}
+BACKBONES = {family: _source(BACKBONE_REGISTRY, family) for family in (*FAMILIES, "ssmae")}
+FULL_MODELS = {family: _source(FULL_MODEL_REGISTRY, family) for family in (*FAMILIES, "ssmae")}
 
 
 def parse_command_line_values(options: dict) -> dict:
@@ -128,7 +108,7 @@ def build_backbone(size: str, family: str = "s2mae", pretrained: bool = False, p
         raise ValueError(f"Unknown model family {family!r}; expected one of {sorted(FAMILIES)}.")
     if size not in VIT_SIZES:
         raise ValueError(f"Unknown size {size!r}; expected one of {sorted(VIT_SIZES)}.")
-    kwargs = _pretrained_weights(f"{family}_vit_{size}", pretrained, kwargs)
+    kwargs = _pretrained_weights(variant_name(family, size), pretrained, kwargs)
     return SpectralViT(**{**VIT_SIZES[size], **FAMILIES[family]["encoder"], **kwargs})
 
 
@@ -139,44 +119,113 @@ def build_mae(size: str, family: str = "s2mae", **kwargs) -> SpectralMAE:
     return SpectralMAE(build_backbone(size, family, **kwargs), **mae_kwargs)
 
 
-def _add_variant(family: str, size: str) -> None:
-    def backbone(**kwargs) -> SpectralViT:
-        return build_backbone(size, family, **kwargs)
-
-    def full_model(**kwargs) -> SpectralMAE:
-        return build_mae(size, family, **kwargs)
-
-    info = FAMILIES[family]
-    backbone.__name__ = f"vit_{size}"
-    backbone.__doc__ = f"{info['title']} ViT-{size} encoder ({VIT_SIZES[size]}), {info['tokens']}; see SpectralViT."
-    full_model.__name__ = f"vit_{size}_mae"
-    full_model.__doc__ = (
-        f"{info['title']} ViT-{size} masked autoencoder ({info['mae']['masking']} masking by default); "
-        "see SpectralMAE and SpectralViT."
-    )
-    BACKBONES[family].register(backbone)
-    FULL_MODELS[family].register(full_model)
+# ---- one literal builder per registered name (the sizes and defaults are in variants.py)
 
 
-for _family in FAMILIES:
-    for _size in VIT_SIZES:
-        _add_variant(_family, _size)
+@BACKBONES["s2mae"].register
+def s2mae_vit_tiny(**kwargs) -> SpectralViT:
+    """S2MAE ViT-tiny encoder (3D cube tokens); see SpectralViT."""
+    return build_backbone("tiny", "s2mae", **kwargs)
 
 
-SSMAE_BACKBONES = _register_source(BACKBONE_REGISTRY, VariantRegistry("ssmae"))
-SSMAE_FULL_MODELS = _register_source(FULL_MODEL_REGISTRY, VariantRegistry("ssmae"))
+@BACKBONES["s2mae"].register
+def s2mae_vit_small(**kwargs) -> SpectralViT:
+    """S2MAE ViT-small encoder (3D cube tokens); see SpectralViT."""
+    return build_backbone("small", "s2mae", **kwargs)
 
 
-@SSMAE_BACKBONES.register
-def base(pretrained: bool = False, padding: str | None = None, **kwargs) -> SSMAEEncoder:
+@BACKBONES["s2mae"].register
+def s2mae_vit_base(**kwargs) -> SpectralViT:
+    """S2MAE ViT-base encoder (3D cube tokens); see SpectralViT."""
+    return build_backbone("base", "s2mae", **kwargs)
+
+
+@BACKBONES["s2mae"].register
+def s2mae_vit_large(**kwargs) -> SpectralViT:
+    """S2MAE ViT-large encoder (3D cube tokens); see SpectralViT."""
+    return build_backbone("large", "s2mae", **kwargs)
+
+
+@BACKBONES["sigmae"].register
+def sigmae_vit_tiny(**kwargs) -> SpectralViT:
+    """SIGMAE ViT-tiny encoder (2D patch tokens over all bands); see SpectralViT."""
+    return build_backbone("tiny", "sigmae", **kwargs)
+
+
+@BACKBONES["sigmae"].register
+def sigmae_vit_small(**kwargs) -> SpectralViT:
+    """SIGMAE ViT-small encoder (2D patch tokens over all bands); see SpectralViT."""
+    return build_backbone("small", "sigmae", **kwargs)
+
+
+@BACKBONES["sigmae"].register
+def sigmae_vit_base(**kwargs) -> SpectralViT:
+    """SIGMAE ViT-base encoder (2D patch tokens over all bands); see SpectralViT."""
+    return build_backbone("base", "sigmae", **kwargs)
+
+
+@BACKBONES["sigmae"].register
+def sigmae_vit_large(**kwargs) -> SpectralViT:
+    """SIGMAE ViT-large encoder (2D patch tokens over all bands); see SpectralViT."""
+    return build_backbone("large", "sigmae", **kwargs)
+
+
+@FULL_MODELS["s2mae"].register
+def s2mae_vit_tiny_mae(**kwargs) -> SpectralMAE:
+    """S2MAE ViT-tiny masked autoencoder (cube_random masking by default); see SpectralMAE."""
+    return build_mae("tiny", "s2mae", **kwargs)
+
+
+@FULL_MODELS["s2mae"].register
+def s2mae_vit_small_mae(**kwargs) -> SpectralMAE:
+    """S2MAE ViT-small masked autoencoder (cube_random masking by default); see SpectralMAE."""
+    return build_mae("small", "s2mae", **kwargs)
+
+
+@FULL_MODELS["s2mae"].register
+def s2mae_vit_base_mae(**kwargs) -> SpectralMAE:
+    """S2MAE ViT-base masked autoencoder (cube_random masking by default); see SpectralMAE."""
+    return build_mae("base", "s2mae", **kwargs)
+
+
+@FULL_MODELS["s2mae"].register
+def s2mae_vit_large_mae(**kwargs) -> SpectralMAE:
+    """S2MAE ViT-large masked autoencoder (cube_random masking by default); see SpectralMAE."""
+    return build_mae("large", "s2mae", **kwargs)
+
+
+@FULL_MODELS["sigmae"].register
+def sigmae_vit_tiny_mae(**kwargs) -> SpectralMAE:
+    """SIGMAE ViT-tiny masked autoencoder (saliency masking by default); see SpectralMAE."""
+    return build_mae("tiny", "sigmae", **kwargs)
+
+
+@FULL_MODELS["sigmae"].register
+def sigmae_vit_small_mae(**kwargs) -> SpectralMAE:
+    """SIGMAE ViT-small masked autoencoder (saliency masking by default); see SpectralMAE."""
+    return build_mae("small", "sigmae", **kwargs)
+
+
+@FULL_MODELS["sigmae"].register
+def sigmae_vit_base_mae(**kwargs) -> SpectralMAE:
+    """SIGMAE ViT-base masked autoencoder (saliency masking by default); see SpectralMAE."""
+    return build_mae("base", "sigmae", **kwargs)
+
+
+@FULL_MODELS["sigmae"].register
+def sigmae_vit_large_mae(**kwargs) -> SpectralMAE:
+    """SIGMAE ViT-large masked autoencoder (saliency masking by default); see SpectralMAE."""
+    return build_mae("large", "sigmae", **kwargs)
+
+
+@BACKBONES["ssmae"].register
+def ssmae_base(pretrained: bool = False, padding: str | None = None, **kwargs) -> SSMAEEncoder:
     """SS-MAE encoders (width 256, depth 2, 8 heads per branch) for pixel classification."""
-    return SSMAEEncoder(**_pretrained_weights("ssmae_base", pretrained, parse_command_line_values(kwargs)))
+    kwargs = _pretrained_weights("ssmae_base", pretrained, parse_command_line_values(kwargs))
+    return SSMAEEncoder(**{**SSMAE_SIZES["base"], **kwargs})
 
 
-def _ssmae_base_mae(**kwargs) -> SSMAE:
+@FULL_MODELS["ssmae"].register
+def ssmae_base_mae(**kwargs) -> SSMAE:
     """SS-MAE pretraining model (spatial + spectral MAE); ``spectral_masking: redundant_spectra`` is MRS."""
-    return SSMAE(**parse_command_line_values(kwargs))
-
-
-_ssmae_base_mae.__name__ = "base_mae"
-SSMAE_FULL_MODELS.register(_ssmae_base_mae)
+    return SSMAE(**{**SSMAE_SIZES["base"], **parse_command_line_values(kwargs)})

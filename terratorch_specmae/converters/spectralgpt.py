@@ -48,9 +48,9 @@ from terratorch_specmae.adaptation import SourceLayout
 from terratorch_specmae.bands import SENSOR_PRESETS
 from terratorch_specmae.checkpoints import WeightsFile, load_weights
 from terratorch_specmae.hub import PretrainedCfg
+from terratorch_specmae.variants import heads_for_width
 
 SPECTRALGPT_BANDS = SENSOR_PRESETS["sentinel2_l2a"]
-HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16}
 _QKV = re.compile(r"^(decoder_blocks|blocks)\.(\d+)\.attn\.([qkv])\.(weight|bias)$")
 _RENAMES = {
     "patch_embed.proj.": "encoder.tokenizer.proj.",
@@ -144,7 +144,7 @@ def convert_spectralgpt(
     groups = state["encoder.pos_embed.spectral"].shape[1]
     if groups != math.ceil(len(bands) / t):
         raise ValueError(f"The checkpoint has {groups} spectral groups of {t} bands; the bands given are {len(bands)}: {list(bands)}.")
-    if num_heads is None and width not in HEADS_BY_WIDTH:
+    if num_heads is None and heads_for_width(width) is None:
         raise ValueError(f"Cannot tell the number of heads of a width-{width} encoder; pass num_heads.")
     encoder = SpectralViT(
         bands=list(bands),
@@ -153,7 +153,7 @@ def convert_spectralgpt(
         spectral_patch_size=t,
         embed_dim=width,
         depth=_blocks(state, "encoder.blocks"),
-        num_heads=num_heads or HEADS_BY_WIDTH[width],
+        num_heads=num_heads or heads_for_width(width),
         mlp_ratio=state["encoder.blocks.0.mlp.fc1.weight"].shape[0] / width,
         pos_embed="learnable",
     )

@@ -22,6 +22,7 @@ from terratorch_specmae.models.cpu_attention import Attention, use_cpu_attention
 from terratorch_specmae.models.pos_embed import SpatialSpectralPosEmbed
 from terratorch_specmae.models.tokenizer import CubeTokenizer, TokenGrid
 from terratorch_specmae.validity import MAX_ABS_VALUE, describe_invalid, valid_values
+from terratorch_specmae.variants import size_of, variant_name
 
 FOLD_MODES = ("concat", "mean", "none")
 NAN_POLICIES = ("error", "fill")
@@ -371,10 +372,9 @@ class SpectralViT(nn.Module, HubMixin):
         return f": width {self.embed_dim}, {self.depth} blocks, {self.blocks[0].attn.num_heads} heads"
 
     def card_variant(self) -> str:
-        sizes = {(192, 12): "tiny", (384, 12): "small", (768, 12): "base", (1024, 24): "large"}
-        size = sizes.get((self.embed_dim, self.depth))
+        size = size_of(self.embed_dim, self.depth)
         if size:
-            return f"{self.family_tag()}_vit_{size}"
+            return variant_name(self.family_tag(), size)
         heads = self.blocks[0].attn.num_heads
         return (
             f"{self.family_tag()}_vit_base  # with backbone_embed_dim: {self.embed_dim}, "
