@@ -221,10 +221,11 @@ class SaliencyMaskPNGs(pl.Callback):
             return
         masking = pl_module.model.masking
         image = self.images.to(pl_module.device)
-        x, _ = pl_module.model.encoder.fill_nan(pl_module.model.encoder.check_input(image))
-        grid = pl_module.model.encoder.tokenizer.grid(*x.shape[-2:])
+        x, _, grid = pl_module.model.prepare_input(image)  # what the masking sees in training (token band order)
+        order = pl_module.model.encoder.band_order.tolist()
+        rgb = [order.index(band) for band in self.rgb]  # the composite's input bands, found in token order
         with torch.no_grad():
-            fig = saliency_masking_figure(masking, x, grid, [progress], self.rgb, self.seed)
+            fig = saliency_masking_figure(masking, x, grid, [progress], rgb, self.seed)
         name = f"saliency_progress{round(100 * progress):03d}_step{trainer.global_step:06d}.png"
         self.saved.append(save_figure(fig, _output_dir(trainer, self.subdir, self.out_dir) / name))
 

@@ -93,7 +93,7 @@ def export_checkpoint(
     from terratorch.registry import FULL_MODEL_REGISTRY
 
     import terratorch_specmae  # noqa: F401  (registers the models)
-    from terratorch_specmae.models.ssmae import SSMAE, SSMAEEncoder
+    from terratorch_specmae.models.ssmae import SSMAE
 
     check_output_folder(out, overwrite)
     ckpt = Path(ckpt)
@@ -112,15 +112,7 @@ def export_checkpoint(
     weights = weights_from_torch_object(ckpt, raw)  # the file is read once
     load_weights(model, weights)
     if encoder_only:
-        if isinstance(model, SSMAE):
-            encoder = SSMAEEncoder(
-                bands=list(model.bands), window_size=model.window_size, embed_dim=model.spatial.encoder.embed_dim,
-                depth=model.spatial.encoder.depth, num_heads=model.spatial.encoder.blocks[0].attn.num_heads,
-                pos_embed=model.spatial.encoder.pos_embed.kind, nan_policy=model.spatial.encoder.nan_policy,
-            )  # fmt: skip
-            load_weights(encoder, weights)
-        else:
-            encoder = model.encoder
+        encoder = model.to_encoder() if isinstance(model, SSMAE) else model.encoder
         masking_source, model = model, encoder
     else:
         masking_source = model

@@ -330,6 +330,11 @@ class SpectralViT(nn.Module, HubMixin):
                 outputs.append(self.norm(tokens) if i == self.depth - 1 else tokens)
         return outputs
 
+    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Embedded tokens ``[B, N, D]`` (any subset, e.g. the visible ones) → the encoder's output:
+        every block, then the final norm."""
+        return self.forward_blocks(tokens, [self.depth - 1])[0]
+
     def forward(self, x: torch.Tensor, **kwargs) -> list[torch.Tensor]:
         """Hidden states of ``out_indices``, folded per ``fold`` (batch extras TerraTorch passes are unused)."""
         tokens, grid = self.embed(x)

@@ -209,16 +209,22 @@ class SpectralMAE(nn.Module, HubMixin):
         """Whether the masking strategy wants the training progress (the task then passes it)."""
         return getattr(self.masking, "uses_progress", False)
 
+    def prepare_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, TokenGrid]:
+        """What the masking and the encoder see of a batch: the validated image in the weights' band
+        order (invalid pixels 0 under ``nan_policy="fill"``), the mask of valid pixels (or None) and
+        the token grid. The masking is kept in step with the encoder's band order."""
+        x, valid = self.encoder.fill_nan(self.encoder.check_input(x))
+        x = self.encoder.to_token_order(x)  # the weights' band order (see SpectralViT); undone on the outputs
+        valid = None if valid is None else self.encoder.to_token_order(valid)
+        self._follow_band_order()
+        return x, valid, self.encoder.tokenizer.grid(*x.shape[-2:])
+
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None, progress: float | None = None, **kwargs
     ) -> ReconstructionOutput:
         """``generator`` fixes the random mask, ``progress`` (0 → 1, from the task) drives curriculum
         masking; other batch entries TerraTorch passes are not used."""
-        x, valid = self.encoder.fill_nan(self.encoder.check_input(x))
-        x = self.encoder.to_token_order(x)  # the weights' band order (see SpectralViT); undone on the outputs
-        valid = None if valid is None else self.encoder.to_token_order(valid)
-        self._follow_band_order()
-        grid = self.encoder.tokenizer.grid(*x.shape[-2:])
+        x, valid, grid = self.prepare_input(x)
         tokenizer = self.encoder.tokenizer
         token_mask = self.masking(grid, x.shape[0], x.device, generator=generator, image=x, progress=progress)
         if self.training and token_mask.ids_keep.shape[1] == grid.num_tokens:
@@ -232,7 +238,7 @@ class SpectralMAE(nn.Module, HubMixin):
         patches = gather_tokens(patchify(tokenizer.pad(x, grid), grid), token_mask.ids_keep)
         pos = self.encoder.pos_embed(grid.height, grid.width).expand(x.shape[0], -1, -1)
         visible = tokenizer.embed_patches(patches) + gather_tokens(pos, token_mask.ids_keep).to(patches.dtype)
-        latent = self.encoder.forward_blocks(visible, [self.encoder.depth - 1])[0]
+        latent = self.encoder.encode(visible)
         ids_decode = self._decode_subset(token_mask, generator) if self.training else None
         pred = self.decoder(latent, token_mask.ids_restore, grid, ids_decode)
 

@@ -105,7 +105,7 @@ class SSMAEEncoder(_SSMAECard, nn.Module, HubMixin):
 
     def forward(self, x: torch.Tensor, **kwargs) -> list[torch.Tensor]:
         spatial = self.spatial(x)[-1]  # [B, P·P, D] (one group: folding changes nothing)
-        spectral = self.spectral.forward_blocks(self.spectral.embed(x)[0], [self.spectral.depth - 1])[0]  # [B, C, D]
+        spectral = self.spectral.encode(self.spectral.embed(x)[0])  # [B, C, D]
         summary = spectral.mean(dim=1, keepdim=True).expand(-1, spatial.shape[1], -1)
         return [torch.cat([spatial, summary], dim=-1)]
 
@@ -161,6 +161,8 @@ class SSMAE(_SSMAECard, nn.Module, HubMixin):
         self.spatial = SpectralMAE(spatial, spatial_masking, spatial_mask_ratio, spatial_masking_options, **decoder)
         self.spectral = SpectralMAE(spectral, spectral_masking, spectral_mask_ratio, spectral_masking_options, **decoder)
         self.bands, self.window_size = spatial.bands, window_size
+        self.encoder_args = {"bands": list(spatial.bands), "window_size": window_size, "embed_dim": embed_dim,
+                             "depth": depth, "num_heads": num_heads, "pos_embed": pos_embed, "nan_policy": nan_policy}
         self.load_report = None
         if ckpt_path:
             self.load_report = load_weights(self, ckpt_path, pretrained_bands, new_band_init=new_band_init)
@@ -168,6 +170,13 @@ class SSMAE(_SSMAECard, nn.Module, HubMixin):
     @property
     def uses_progress(self) -> bool:
         return self.spatial.uses_progress or self.spectral.uses_progress
+
+    def to_encoder(self) -> SSMAEEncoder:
+        """The two encoders as a backbone (:class:`SSMAEEncoder`) of the same architecture, with these weights."""
+        encoder = SSMAEEncoder(**self.encoder_args)
+        encoder.spatial.load_state_dict(self.spatial.encoder.state_dict())
+        encoder.spectral.load_state_dict(self.spectral.encoder.state_dict())
+        return encoder
 
     def hub_card(self):
         card = super().hub_card()
