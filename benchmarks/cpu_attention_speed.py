@@ -18,7 +18,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from terratorch_specmae.models.cpu_attention import cpu_attention
+from terratorch_specmae.layers.attention import cpu_attention
 
 SHAPES = {"decoder 1024 tok × 16 × 32": (8, 1024, 16, 32), "encoder 102 tok × 12 × 64": (8, 102, 12, 64)}
 

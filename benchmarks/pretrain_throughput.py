@@ -72,8 +72,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from terratorch_specmae.backbones import VIT_SIZES, build_mae
-from terratorch_specmae.models.cpu_attention import Attention as KernelAttention
-from terratorch_specmae.models.cpu_attention import cpu_has_avx512_bf16
+from terratorch_specmae.layers.attention import KernelAttention
+from terratorch_specmae.layers.attention import cpu_has_avx512_bf16
 
 BANDS, IMG, T, P = 12, 128, 3, 8  # 12 bands, 128² px, cubes of 3 bands × 8 × 8 px
 FRAMES = BANDS // T  # PrithviMAE sees the 4 band groups as 4 frames of 3 channels

@@ -36,7 +36,7 @@ from terratorch_specmae.hub import resolve_weights
 from terratorch_specmae.indices import SpectralIndices
 from terratorch_specmae.masking import build_masking, token_saliency
 from terratorch_specmae.models import SSMAE, SpectralMAE, SpectralViT, SSMAEEncoder, unpatchify
-from terratorch_specmae.models.tokenizer import CubeTokenizer
+from terratorch_specmae.layers.tokenizer import CubeTokenizer
 
 ENTRIES = ("API", "YAML", "CLI")
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")

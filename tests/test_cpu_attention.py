@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from terratorch_specmae.backbones import build_mae
-from terratorch_specmae.models.cpu_attention import Attention, cpu_attention, cpu_has_avx512_bf16, extension
+from terratorch_specmae.layers.attention import KernelAttention, cpu_attention, cpu_has_avx512_bf16, extension
 from terratorch_specmae.models.ssmae import SSMAE
 
 pytestmark = pytest.mark.skipif(not cpu_has_avx512_bf16(), reason="the kernel needs a CPU with AVX512-BF16")
@@ -107,7 +107,7 @@ def test_mae_with_the_kernel_trains_like_the_mae_without_it():
     plain, fast = mae(), mae(cpu_attention_kernel=True)
     assert fast.state_dict().keys() == plain.state_dict().keys()  # the same weights, name for name
     blocks = [*fast.encoder.blocks, *fast.decoder.blocks]
-    assert all(isinstance(b.attn, Attention) and b.attn.use_cpu_kernel for b in blocks)  # decoder follows the encoder
+    assert all(isinstance(b.attn, KernelAttention) and b.attn.use_cpu_kernel for b in blocks)  # decoder follows the encoder
     calls = []
     for b in blocks:
         b.attn.register_forward_hook(lambda m, a, o: calls.append(m.kernel_applies(a[0], None, False)))

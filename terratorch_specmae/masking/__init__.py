@@ -18,7 +18,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 
-from terratorch_specmae.masking.base import MaskingStrategy, TokenMask, gather_tokens, num_visible, scatter_mask
+from terratorch_specmae.layers.tokens import TokenMask, gather_tokens, scatter_mask
+from terratorch_specmae.masking.base import MaskingStrategy, num_visible
 from terratorch_specmae.masking.curriculum import Curriculum
 from terratorch_specmae.masking.random import CubeRandomMasking, RandomMasking
 from terratorch_specmae.masking.redundant_spectra import RedundantSpectraMasking

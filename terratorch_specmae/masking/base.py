@@ -5,30 +5,14 @@ from __future__ import annotations
 import math
 import numbers
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
+from terratorch_specmae.layers.tokens import TokenMask
+
 if TYPE_CHECKING:
-    from terratorch_specmae.models.tokenizer import TokenGrid
-
-
-@dataclass
-class TokenMask:
-    """Which tokens the encoder sees.
-
-    ``ids_keep`` ``[B, n_visible]``: indices of visible tokens (sorted ascending);
-    ``ids_restore`` ``[B, N]``: position of each token in ``cat([visible, masked])`` order;
-    ``mask`` ``[B, N]``: 1.0 where the token is masked, 0.0 where visible;
-    ``priority`` ``[B, N]`` or None: how much reconstructing each token matters (higher first),
-    used when the MAE decodes only part of the masked tokens; None ranks them at random.
-    """
-
-    ids_keep: torch.Tensor
-    ids_restore: torch.Tensor
-    mask: torch.Tensor
-    priority: torch.Tensor | None = None
+    from terratorch_specmae.layers.tokenizer import TokenGrid
 
 
 class MaskingStrategy(ABC):
@@ -101,16 +85,3 @@ def mask_from_scores(scores: torch.Tensor, n_visible: int) -> TokenMask:
     shuffle = torch.argsort(mask, dim=1, stable=True)
     ids_restore = torch.argsort(shuffle, dim=1)
     return TokenMask(ids_keep=ids_keep, ids_restore=ids_restore, mask=mask)
-
-
-def gather_tokens(tokens: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """``tokens[b, ids[b]]`` for ``tokens`` ``[B, N, D]`` and ``ids`` ``[B, K]`` → ``[B, K, D]``."""
-    return torch.gather(tokens, 1, ids.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
-
-
-def scatter_mask(visible: torch.Tensor, mask_token: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
-    """Put visible tokens ``[B, K, D]`` back in place, filling the other positions with ``mask_token``."""
-    b, k, d = visible.shape
-    n = ids_restore.shape[1]
-    full = torch.cat([visible, mask_token.to(visible.dtype).expand(b, n - k, d)], dim=1)
-    return gather_tokens(full, ids_restore)

@@ -9,7 +9,7 @@ import torch
 from terratorch_specmae.masking.base import MaskingStrategy, TokenMask, mask_from_scores, num_visible
 
 if TYPE_CHECKING:
-    from terratorch_specmae.models.tokenizer import TokenGrid
+    from terratorch_specmae.layers.tokenizer import TokenGrid
 
 
 class RandomMasking(MaskingStrategy):

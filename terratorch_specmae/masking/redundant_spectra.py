@@ -20,7 +20,7 @@ from terratorch_specmae.masking.base import MaskingStrategy, TokenMask, mask_fro
 from terratorch_specmae.validity import valid_values
 
 if TYPE_CHECKING:
-    from terratorch_specmae.models.tokenizer import TokenGrid
+    from terratorch_specmae.layers.tokenizer import TokenGrid
 
 
 def cosine_similarity_to(vectors: torch.Tensor, anchor: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

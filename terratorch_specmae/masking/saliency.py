@@ -24,7 +24,7 @@ from terratorch_specmae.masking.curriculum import Curriculum
 from terratorch_specmae.validity import MAX_ABS_VALUE
 
 if TYPE_CHECKING:
-    from terratorch_specmae.models.tokenizer import TokenGrid
+    from terratorch_specmae.layers.tokenizer import TokenGrid
 
 
 def _per_image_minmax(values: torch.Tensor) -> torch.Tensor:

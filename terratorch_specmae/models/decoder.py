@@ -8,11 +8,11 @@ import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from terratorch_specmae.masking import gather_tokens, scatter_mask
-from terratorch_specmae.models.cpu_attention import Attention
+from terratorch_specmae.layers.tokens import gather_tokens, scatter_mask
+from terratorch_specmae.layers.attention import KernelAttention
 from terratorch_specmae.models.encoder import init_weights, run_block
-from terratorch_specmae.models.pos_embed import SpatialSpectralPosEmbed
-from terratorch_specmae.models.tokenizer import TokenGrid
+from terratorch_specmae.layers.pos_embed import SpatialSpectralPosEmbed
+from terratorch_specmae.layers.tokenizer import TokenGrid
 
 
 class MAEDecoder(nn.Module):
@@ -52,7 +52,7 @@ class MAEDecoder(nn.Module):
         self.pos_embed = SpatialSpectralPosEmbed(embed_dim, grid_size, groups, kind=pos_embed)
         norm_layer = partial(nn.LayerNorm, eps=layer_norm_eps)
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, norm_layer=norm_layer, attn_layer=Attention)
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, norm_layer=norm_layer, attn_layer=KernelAttention)
             for _ in range(depth)
         )
         self.norm = norm_layer(embed_dim)

@@ -18,9 +18,9 @@ from terratorch_specmae.adaptation import NEW_BAND_INITS, POS_EMBED_RESIZES
 from terratorch_specmae.bands import resolve_bands
 from terratorch_specmae.checkpoints import load_weights
 from terratorch_specmae.hub import HubMixin
-from terratorch_specmae.models.cpu_attention import Attention, use_cpu_attention_kernel
-from terratorch_specmae.models.pos_embed import SpatialSpectralPosEmbed
-from terratorch_specmae.models.tokenizer import CubeTokenizer, TokenGrid
+from terratorch_specmae.layers.attention import KernelAttention, use_cpu_attention_kernel
+from terratorch_specmae.layers.pos_embed import SpatialSpectralPosEmbed
+from terratorch_specmae.layers.tokenizer import CubeTokenizer, TokenGrid
 from terratorch_specmae.validity import MAX_ABS_VALUE, describe_invalid, valid_values
 from terratorch_specmae.variants import size_of, variant_name
 
@@ -106,7 +106,7 @@ class SpectralViT(nn.Module, HubMixin):
         cpu_attention_kernel: run attention with our bf16 CPU kernel (CPUs with AVX512-BF16; bf16
             autocast or a bf16 model; compiled on first use) instead of PyTorch's CPU flash
             attention: 1.85× as fast for heads of width 32, 3× for width 64 on the Zen 4 measured
-            (see :mod:`terratorch_specmae.models.cpu_attention`). Elsewhere (GPU, fp32, compiled
+            (see :mod:`terratorch_specmae.layers.attention`). Elsewhere (GPU, fp32, compiled
             blocks) the usual path runs; on a CPU without AVX512-BF16 it is an error.
         ckpt_path: weights to load: a file (a pretraining or fine-tuning checkpoint of ours,
             safetensors, a state dict), a ``save_pretrained`` folder, ``hf://org/repo[@rev][/file]``
@@ -194,7 +194,7 @@ class SpectralViT(nn.Module, HubMixin):
         self.blocks = nn.ModuleList(
             Block(
                 embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=rate, norm_layer=norm_layer,
-                attn_layer=Attention,
+                attn_layer=KernelAttention,
             )
             for rate in rates
         )

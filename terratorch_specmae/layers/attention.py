@@ -73,7 +73,7 @@ def cpu_attention(qkv: torch.Tensor, num_heads: int, scale: float) -> torch.Tens
     return CPUAttentionFunction.apply(qkv, num_heads, scale)
 
 
-class Attention(TimmAttention):
+class KernelAttention(TimmAttention):
     """timm's ``Attention`` that runs our CPU kernel where it applies (``use_cpu_kernel``)."""
 
     use_cpu_kernel: bool = False
@@ -115,7 +115,7 @@ def use_cpu_attention_kernel(blocks: nn.ModuleList, enabled: bool) -> bool:
     if enabled:
         extension()
     for block in blocks:
-        if not isinstance(block.attn, Attention):
-            raise TypeError(f"cpu_attention_kernel needs {Attention.__module__}.Attention blocks, got {type(block.attn)}")
+        if not isinstance(block.attn, KernelAttention):
+            raise TypeError(f"cpu_attention_kernel needs {KernelAttention.__module__}.KernelAttention blocks, got {type(block.attn)}")
         block.attn.use_cpu_kernel = enabled
     return enabled
