@@ -235,7 +235,8 @@ def test_multilabel_config_with_either_backbone_by_name(backbone, tmp_path):
     saved = yaml.safe_load(only(tmp_path.rglob("config.yaml")).read_text())
     assert saved["model"]["init_args"]["model_args"]["backbone"] == backbone
     state = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
-    assert state["model.head.head.2.weight"].shape == (3, 192)  # three labels from 192 pooled channels
+    # three labels from 192 pooled channels (by shape: TerraTorch's head layout is its own)
+    assert [tuple(v.shape) for k, v in state.items() if k.startswith("model.head") and v.ndim == 2][-1] == (3, 192)
     patch_embed = state["model.encoder.tokenizer.proj.weight"]
     assert patch_embed.shape == ((192, 1, 3, 8, 8) if backbone.startswith("s2mae") else (192, 1, 6, 8, 8))
     assert list(tmp_path.rglob("predictions/multilabel_epoch000.png"))
@@ -246,9 +247,9 @@ def test_change_detection_config_with_either_backbone_by_name(backbone, tmp_path
     terratorch("fit", "-c", "configs/specmae_cd.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
                f"--model.init_args.model_args.backbone={backbone}")
     state = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
-    # one encoder, shared by both dates (TerraTorch's TemporalWrapper around our backbone)
+    # one encoder, shared by both dates (TerraTorch's TemporalWrapper around our backbone; its prefix is its own)
     proj = [k for k in state if k.endswith("tokenizer.proj.weight")]
-    assert proj == ["model.encoder.encoder.tokenizer.proj.weight"], proj
+    assert len(proj) == 1 and proj[0].startswith("model.encoder."), proj
     assert list(tmp_path.rglob("predictions/segmentation_epoch000.png"))
 
 
@@ -257,7 +258,8 @@ def test_object_extraction_config_with_either_backbone_by_name(backbone, tmp_pat
     terratorch("fit", "-c", "configs/specmae_objext.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
                f"--model.init_args.model_args.backbone={backbone}", "--model.init_args.freeze_backbone=true")
     state = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
-    assert state["model.head.head.2.weight"].shape == (2, 128, 1, 1)  # other / water
+    heads = [tuple(v.shape) for k, v in state.items() if k.startswith("model.head") and v.ndim == 4]
+    assert heads[-1] == (2, 128, 1, 1)  # other / water, by shape (TerraTorch's head layout is its own)
     assert list(tmp_path.rglob("predictions/segmentation_epoch000.png"))
 
 
