@@ -180,19 +180,18 @@ def main(argv: list[str] | None = None) -> None:
     convert.add_argument("--push-to-hub", metavar="ORG/REPO")
     convert.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     args = parser.parse_args(argv)
-    try:  # a bad output folder is a usage error, reported like argparse's own (exit 2, no traceback)
-        check_output_folder(args.out, args.overwrite)
+    try:  # the output folder is checked first thing; a bad one is a usage error (exit 2, no traceback)
+        if args.command == "export":
+            model = export_checkpoint(
+                args.checkpoint, args.out, args.encoder_only, args.config, args.pretraining_data, args.license,
+                args.push_to_hub, overwrite=args.overwrite,
+            )  # fmt: skip
+        else:
+            model = export_spectralgpt(
+                args.checkpoint, args.out, args.mae, args.num_heads, args.push_to_hub, args.overwrite
+            )
     except (NotADirectoryError, FileExistsError) as err:
         (export if args.command == "export" else convert).error(str(err))
-    if args.command == "export":
-        model = export_checkpoint(
-            args.checkpoint, args.out, args.encoder_only, args.config, args.pretraining_data, args.license,
-            args.push_to_hub, overwrite=args.overwrite,
-        )  # fmt: skip
-    else:
-        model = export_spectralgpt(
-            args.checkpoint, args.out, args.mae, args.num_heads, args.push_to_hub, args.overwrite
-        )
     print(f"{type(model).__name__} ({len(model.bands)} bands) written to {args.out}")
 
 
