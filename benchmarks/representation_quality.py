@@ -115,9 +115,9 @@ from terratorch.registry import FULL_MODEL_REGISTRY
 from torch import nn
 
 import terratorch_specmae.backbones  # noqa: F401  (registers the s2mae_* / sigmae_* models)
+from terratorch_specmae.datamodules.synthetic_hsi import smooth_field
 from terratorch_specmae.masking import RandomMasking
 from terratorch_specmae.models.encoder import fold_spectral_groups
-from terratorch_specmae.datamodules.synthetic_hsi import smooth_field
 from terratorch_specmae.models.mae import target_statistics
 from terratorch_specmae.tasks.optim import param_groups, scaled_lr, warmup_cosine_factor
 

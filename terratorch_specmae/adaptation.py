@@ -240,8 +240,8 @@ def adapt_encoder_state(
     if "band_order" in state:  # the checkpoint's own band count, exactly
         fitting = [len(state["band_order"])]
     span = f"{fitting[0]}" if len(fitting) == 1 else f"{fitting[0]}–{fitting[-1]}"
-    if source.bands is not None and (spectral is not None or t_src > 1) and len(bands) not in fitting:  # 1-band tokens
-        # without a spectral table (SS-MAE's spectral branch) say nothing about the band count
+    # 1-band tokens without a spectral table (SS-MAE's spectral branch) say nothing about the band count
+    if source.bands is not None and (spectral is not None or t_src > 1) and len(bands) not in fitting:
         raise ValueError(
             f"{what}: {len(bands)} band names {list(bands)} do not fit the checkpoint, whose weights hold "
             f"{groups} spectral group(s) of {t_src} bands ({span} bands); pretrained_bands (or the bands the file records) must list the checkpoint's bands, in order."

@@ -29,8 +29,8 @@ from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,
-    HFValidationError,
     HfUriError,
+    HFValidationError,
     LocalEntryNotFoundError,
 )
 from huggingface_hub.utils import parse_hf_uri

@@ -200,7 +200,7 @@ def weights_folder(tmp: Path, config: str | None = None) -> str:
 
 def pretraining_checkpoint(tmp: Path) -> str:
     """A checkpoint as SpectralMAETask writes it (what ``specmae-weights export`` takes)."""
-    args = {"model": "s2mae_vit_tiny_mae", **{k: v for k, v in ENC.items()}, **DEC}
+    args = {"model": "s2mae_vit_tiny_mae", **ENC, **DEC}
     model = FULL_MODEL_REGISTRY.build(args["model"], **{k: v for k, v in args.items() if k != "model"})
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
     torch.save({"state_dict": state, "hyper_parameters": {"model_args": args}, "epoch": 0, "global_step": 1}, tmp / "pre.ckpt")
@@ -244,7 +244,6 @@ def assert_none(messages: list[str], pattern: str) -> None:
 
 def _loading_rows() -> list[Row]:
     """Checkpoints, weight folders, Hub references, exports."""
-    tiny = {k: v for k, v in ENC.items() if k != "bands"}
     return [
         Row("API", "checkpoint of another width (embed_dim 32 into 64)",
             lambda t: encoder(embed_dim=64, ckpt_path=bare_checkpoint(t)), ValueError,

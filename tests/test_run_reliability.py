@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from test_cli import ROOT, TERRATORCH, only, terratorch
 
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))

@@ -8,11 +8,11 @@ import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from terratorch_specmae.layers.tokens import gather_tokens, scatter_mask
 from terratorch_specmae.layers.attention import KernelAttention
-from terratorch_specmae.models.encoder import init_weights, run_block
 from terratorch_specmae.layers.pos_embed import SpatialSpectralPosEmbed
 from terratorch_specmae.layers.tokenizer import TokenGrid
+from terratorch_specmae.layers.tokens import gather_tokens, scatter_mask
+from terratorch_specmae.models.encoder import init_weights, run_block
 
 
 class MAEDecoder(nn.Module):

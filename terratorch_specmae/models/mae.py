@@ -10,12 +10,12 @@ from torch import nn
 
 from terratorch_specmae.checkpoints import load_weights
 from terratorch_specmae.hub import HubMixin
+from terratorch_specmae.layers.attention import use_cpu_attention_kernel
+from terratorch_specmae.layers.tokenizer import TokenGrid, patchify, unpatchify
 from terratorch_specmae.layers.tokens import TokenMask, gather_tokens
 from terratorch_specmae.masking import build_masking
-from terratorch_specmae.layers.attention import use_cpu_attention_kernel
 from terratorch_specmae.models.decoder import MAEDecoder
 from terratorch_specmae.models.encoder import SpectralViT, compile_blocks
-from terratorch_specmae.layers.tokenizer import TokenGrid, patchify, unpatchify
 
 TARGET_NORMS = ("minmax", "standardize", "none")
 TARGET_STATS = ("all", "visible")
