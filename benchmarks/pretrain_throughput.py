@@ -71,7 +71,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from terratorch_specmae.backbones import VIT_SIZES, build_mae
+from terratorch_specmae.backbones import build_mae, build_ssmae
+from terratorch_specmae.variants import VIT_SIZES
 from terratorch_specmae.layers.attention import KernelAttention
 from terratorch_specmae.layers.attention import cpu_has_avx512_bf16
 
@@ -132,11 +133,9 @@ def build_extra(
         model = build_mae(size, family="sigmae", img_size=IMG, patch_size=P, mask_ratio=mask_ratio,
                           compile=compile_blocks != "none", cpu_attention_kernel=kernel, **DECODER)  # fmt: skip
         return model, lambda x: model(x).loss["loss"], torch.randn(batch_size, BANDS, IMG, IMG).abs()
-    from terratorch_specmae.models.ssmae import SSMAE
-
     bands = [f"{400 + 10 * i}nm" for i in range(49)] + ["DSM"]  # Houston-like: 48 HSI bands + LiDAR DSM
     # SS-MAE's sizes: 256 wide, depth 2, 8 heads
-    model = SSMAE(bands=bands, spectral_masking="redundant_spectra", cpu_attention_kernel=kernel)
+    model = build_ssmae(True, bands=bands, spectral_masking="redundant_spectra", cpu_attention_kernel=kernel)
     return model, lambda x: model(x).loss["loss"], torch.randn(ssmae_batch_size, len(bands), 7, 7)
 
 

@@ -4,7 +4,7 @@ Importing the package registers its backbones (``s2mae_vit_*``), full models
 (``s2mae_vit_*_mae``) and necks (``FoldSpectralGroups``) with TerraTorch.
 """
 
-from terratorch_specmae import backbones, models
+from terratorch_specmae import backbones, models, weights
 from terratorch_specmae.bands import SENSOR_PRESETS, resolve_bands
 from terratorch_specmae.masking import MASKING_STRATEGIES, build_masking, register_masking
 from terratorch_specmae.models import SpectralMAE, SpectralViT
@@ -24,4 +24,5 @@ __all__ = [
     "models",
     "register_masking",
     "resolve_bands",
+    "weights",
 ]

@@ -8,7 +8,16 @@
   and ``ssmae_base_mae`` to pretrain them (``spectral_masking: redundant_spectra`` for MRS).
 
 Both families are the same :class:`SpectralViT` / :class:`SpectralMAE` with different
-defaults (every default can be overridden by keyword, e.g. ``patch_size: 8``). Each family
+defaults (every default can be overridden by keyword, e.g. ``patch_size: 8``).
+
+Each builder does what timm's ``build_model_with_cfg`` and TerraTorch's Prithvi builders do:
+build the architecture, load weights (``ckpt_path`` or, with ``pretrained: true``, the
+variant's registered weights; ``pretrained_bands``, ``pretrained_img_size``, ``new_band_init``,
+``resize_pos_embed`` say how: see :func:`terratorch_specmae.weights.load_weights`), then apply
+the run switches (``grad_checkpointing``, ``compile``, ``cpu_attention_kernel``: see
+:mod:`terratorch_specmae.models.run_switches`). In a TerraTorch config these are the
+``backbone_*`` options of ``model_args`` (``backbone_ckpt_path``, ``backbone_compile`` …), or
+plain ``model_args`` of the full models. The model constructors take architecture only. Each family
 is a source of TerraTorch's multi-source registries (like its ``timm`` and ``smp`` sources),
 so ``BACKBONE_REGISTRY.build("sigmae_vit_base")`` works, and a misspelt variant gets a
 ``ValueError`` listing the real ones instead of a generic "not found".
@@ -20,12 +29,14 @@ import inspect
 
 import yaml
 from terratorch.registry import BACKBONE_REGISTRY, FULL_MODEL_REGISTRY, Registry
+from torch import nn
 
-from terratorch_specmae.hub import weights_for_variant
 from terratorch_specmae.models.encoder import SpectralViT
 from terratorch_specmae.models.mae import SpectralMAE
+from terratorch_specmae.models.run_switches import RUN_OPTIONS, apply_run_options
 from terratorch_specmae.models.ssmae import SSMAE, SSMAEEncoder
 from terratorch_specmae.variants import FAMILIES, SSMAE_SIZES, VIT_SIZES, variant_name
+from terratorch_specmae.weights import LOAD_OPTIONS, check_load_options, load_weights, weights_for_variant
 
 # SpectralMAE's own options (the rest go to the encoder), read from its signature, not copied by hand
 MAE_ARGS = tuple(name for name in inspect.signature(SpectralMAE).parameters if name != "encoder")
@@ -91,32 +102,75 @@ def parse_command_line_values(options: dict) -> dict:
     return parsed
 
 
-def _pretrained_weights(variant: str, pretrained: bool, kwargs: dict) -> dict:
-    """``pretrained: true`` without a ``ckpt_path``: the variant's registered weights (see :mod:`terratorch_specmae.hub`)."""
-    if pretrained and not kwargs.get("ckpt_path"):
-        kwargs = {**kwargs, "ckpt_path": weights_for_variant(variant)}
-    return kwargs
+def _split(options: dict, names: tuple[str, ...]) -> tuple[dict, dict]:
+    """``options`` split into those named in ``names`` and the rest."""
+    return {k: v for k, v in options.items() if k in names}, {k: v for k, v in options.items() if k not in names}
+
+
+def _is_true(value, name: str) -> bool:
+    value = parse_command_line_values({name: value})[name]  # `--…backbone_pretrained=false` arrives as "false"
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}.")
+    return value
+
+
+def finish(model: nn.Module, variant: str, pretrained: bool = False, load: dict | None = None, run: dict | None = None):
+    """Load a built model's weights, then apply its run switches (what every builder does after building).
+
+    ``load``: :data:`~terratorch_specmae.weights.LOAD_OPTIONS` (``ckpt_path`` …); with ``pretrained``
+    and no ``ckpt_path``, ``variant``'s registered weights (:mod:`terratorch_specmae.weights.catalogue`).
+    The report of the load is kept as ``model.load_report`` (None when nothing was loaded).
+    ``run``: :data:`~terratorch_specmae.models.run_switches.RUN_OPTIONS`.
+    """
+    load = dict(load or {})
+    source = load.pop("ckpt_path", None)
+    check_load_options(load.get("new_band_init", "wavelength"), load.get("resize_pos_embed", "interpolate"))
+    if _is_true(pretrained, "pretrained") and not source:
+        source = weights_for_variant(variant)
+    model.load_report = load_weights(model, source, **load) if source else None
+    return apply_run_options(model, **(run or {}))
 
 
 def build_backbone(size: str, family: str = "s2mae", pretrained: bool = False, padding: str | None = None, **kwargs):
     """A :class:`SpectralViT` of a named size with a family's token defaults; keywords override them.
 
-    ``padding`` is TerraTorch's (it pads inputs before the backbone) and is not ours to use.
+    Load options and run switches are taken out first (see :func:`finish`). ``padding`` is
+    TerraTorch's (it pads inputs before the backbone) and is not ours to use.
     """
     kwargs = parse_command_line_values(kwargs)
     if family not in FAMILIES:
         raise ValueError(f"Unknown model family {family!r}; expected one of {sorted(FAMILIES)}.")
     if size not in VIT_SIZES:
         raise ValueError(f"Unknown size {size!r}; expected one of {sorted(VIT_SIZES)}.")
-    kwargs = _pretrained_weights(variant_name(family, size), pretrained, kwargs)
-    return SpectralViT(**{**VIT_SIZES[size], **FAMILIES[family]["encoder"], **kwargs})
+    load, kwargs = _split(kwargs, LOAD_OPTIONS)
+    run, kwargs = _split(kwargs, RUN_OPTIONS)
+    model = SpectralViT(**{**VIT_SIZES[size], **FAMILIES[family]["encoder"], **kwargs})
+    return finish(model, variant_name(family, size), pretrained, load, run)
 
 
-def build_mae(size: str, family: str = "s2mae", **kwargs) -> SpectralMAE:
-    """A :class:`SpectralMAE` around :func:`build_backbone`; MAE options are split from encoder options."""
+def build_mae(size: str, family: str = "s2mae", pretrained: bool = False, **kwargs) -> SpectralMAE:
+    """A :class:`SpectralMAE` around a family's encoder; MAE options are split from encoder options.
+
+    ``ckpt_path`` loads encoder *and* decoder (a pretraining checkpoint to continue from, as
+    progressive pretraining does), fitted to this model's bands and image size; weights of an
+    encoder alone leave the decoder fresh (with a warning)."""
     kwargs = parse_command_line_values(kwargs)
-    mae_kwargs = {**FAMILIES[family]["mae"], **{k: kwargs.pop(k) for k in MAE_ARGS if k in kwargs}}
-    return SpectralMAE(build_backbone(size, family, **kwargs), **mae_kwargs)
+    load, kwargs = _split(kwargs, LOAD_OPTIONS)
+    run, kwargs = _split(kwargs, RUN_OPTIONS)
+    mae_kwargs, kwargs = _split(kwargs, MAE_ARGS)
+    encoder = build_backbone(size, family, **kwargs)
+    model = SpectralMAE(encoder, **{**FAMILIES[family]["mae"], **mae_kwargs})
+    return finish(model, variant_name(family, size), pretrained, load, run)
+
+
+def build_ssmae(mae: bool, size: str = "base", pretrained: bool = False, padding: str | None = None, **kwargs):
+    """SS-MAE's encoders (:class:`SSMAEEncoder`) or pretraining model (:class:`SSMAE`, ``mae=True``)
+    of a named size; load options and run switches as :func:`finish` takes them."""
+    kwargs = parse_command_line_values(kwargs)
+    load, kwargs = _split(kwargs, LOAD_OPTIONS)
+    run, kwargs = _split(kwargs, RUN_OPTIONS)
+    model = (SSMAE if mae else SSMAEEncoder)(**{**SSMAE_SIZES[size], **kwargs})
+    return finish(model, variant_name("ssmae", size), pretrained, load, run)
 
 
 # ---- one literal builder per registered name (the sizes and defaults are in variants.py)
@@ -219,13 +273,12 @@ def sigmae_vit_large_mae(**kwargs) -> SpectralMAE:
 
 
 @BACKBONES["ssmae"].register
-def ssmae_base(pretrained: bool = False, padding: str | None = None, **kwargs) -> SSMAEEncoder:
+def ssmae_base(**kwargs) -> SSMAEEncoder:
     """SS-MAE encoders (width 256, depth 2, 8 heads per branch) for pixel classification."""
-    kwargs = _pretrained_weights("ssmae_base", pretrained, parse_command_line_values(kwargs))
-    return SSMAEEncoder(**{**SSMAE_SIZES["base"], **kwargs})
+    return build_ssmae(False, "base", **kwargs)
 
 
 @FULL_MODELS["ssmae"].register
 def ssmae_base_mae(**kwargs) -> SSMAE:
     """SS-MAE pretraining model (spatial + spectral MAE); ``spectral_masking: redundant_spectra`` is MRS."""
-    return SSMAE(**{**SSMAE_SIZES["base"], **parse_command_line_values(kwargs)})
+    return build_ssmae(True, "base", **kwargs)

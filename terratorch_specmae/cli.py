@@ -21,9 +21,20 @@ import argparse
 from pathlib import Path
 
 import yaml
+from terratorch.registry import FULL_MODEL_REGISTRY
 
-from terratorch_specmae.checkpoints import load_torch_file, load_weights, weights_from_torch_object
-from terratorch_specmae.hub import LOAD_OPTIONS, SAVED_FILES, PretrainedCfg
+from terratorch_specmae.models.run_switches import RUN_OPTIONS
+from terratorch_specmae.models.ssmae import SSMAE
+from terratorch_specmae.weights import (
+    LOAD_OPTIONS,
+    SAVED_FILES,
+    PretrainedCfg,
+    convert_spectralgpt,
+    load_torch_file,
+    load_weights,
+    weights_from_torch_object,
+)
+from terratorch_specmae.weights.card import card_cfg
 
 OVERWRITE_HELP = (
     "write into a non-empty folder, replacing config.json, model.safetensors and README.md (other files stay)"
@@ -55,7 +66,7 @@ def _data_description(data: dict) -> str | None:
 
 def check_output_folder(out: str | Path, overwrite: bool = False) -> Path:
     """``out`` as a folder that a ``save_pretrained`` may write into: one that does not exist yet, or an
-    empty folder, or with ``overwrite`` any folder (only :data:`~terratorch_specmae.hub.SAVED_FILES` are
+    empty folder, or with ``overwrite`` any folder (only :data:`~terratorch_specmae.weights.SAVED_FILES` are
     replaced there). Raises ``NotADirectoryError`` for a file, ``FileExistsError`` for a non-empty folder."""
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -90,11 +101,6 @@ def export_checkpoint(
     ``out`` must be new or empty unless ``overwrite`` (see :func:`check_output_folder`); that is
     checked before the checkpoint is read.
     """
-    from terratorch.registry import FULL_MODEL_REGISTRY
-
-    import terratorch_specmae  # noqa: F401  (registers the models)
-    from terratorch_specmae.models.ssmae import SSMAE
-
     check_output_folder(out, overwrite)
     ckpt = Path(ckpt)
     raw = load_torch_file(ckpt)
@@ -106,7 +112,7 @@ def export_checkpoint(
             f"(model_args.model and the FullModelFactory), got model_args keys {sorted(args)}."
         )
     name = args.pop("model")
-    for key in LOAD_OPTIONS:  # the weights come from this checkpoint, not from what the run started from
+    for key in (*LOAD_OPTIONS, *RUN_OPTIONS):  # the weights come from this checkpoint; the run's switches are not kept
         args.pop(key, None)
     model = FULL_MODEL_REGISTRY.build(name, **args)
     weights = weights_from_torch_object(ckpt, raw)  # the file is read once
@@ -119,7 +125,7 @@ def export_checkpoint(
     run = _run_config(ckpt, Path(config) if config else None)
     data = run.get("data") or {}
     data_args = data.get("init_args", {})
-    card = masking_source.hub_card()
+    card = card_cfg(masking_source)
     model.pretrained_cfg = PretrainedCfg(
         mean=_per_band(data_args.get("means")),
         std=_per_band(data_args.get("stds")),
@@ -148,10 +154,8 @@ def export_spectralgpt(
     push_to_hub: str | None = None,
     overwrite: bool = False,
 ):
-    """Write a SpectralGPT(+) checkpoint, converted (:func:`~terratorch_specmae.converters.convert_spectralgpt`),
+    """Write a SpectralGPT(+) checkpoint, converted (:func:`~terratorch_specmae.weights.converters.convert_spectralgpt`),
     as a ``save_pretrained`` folder. ``out`` must be new or empty unless ``overwrite``, checked before the file is read."""
-    from terratorch_specmae.converters import convert_spectralgpt
-
     check_output_folder(out, overwrite)
     model = convert_spectralgpt(pth, mae=mae, num_heads=num_heads)
     model.save_pretrained(out)

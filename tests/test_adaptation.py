@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import save_file
 from timm.layers import resample_abs_pos_embed
 
-from terratorch_specmae.adaptation import band_mixing
+from terratorch_specmae.weights.adaptation import band_mixing
 from terratorch_specmae.backbones import build_backbone, build_mae
 
 S2 = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"]

@@ -22,6 +22,7 @@ import torch
 import yaml
 from terratorch.registry import BACKBONE_REGISTRY, FULL_MODEL_REGISTRY
 
+from terratorch_specmae.backbones import build_backbone
 from terratorch_specmae.bands import resolve_bands
 from terratorch_specmae.cli import export_checkpoint
 from terratorch_specmae.cli import main as weights_main
@@ -32,7 +33,7 @@ from terratorch_specmae.datamodules import (
     OSCDBenchmarkDataModule,
     SceneTilesDataModule,
 )
-from terratorch_specmae.hub import resolve_weights
+from terratorch_specmae.weights import resolve_weights
 from terratorch_specmae.indices import SpectralIndices
 from terratorch_specmae.masking import build_masking, token_saliency
 from terratorch_specmae.models import SSMAE, SpectralMAE, SpectralViT, SSMAEEncoder, unpatchify
@@ -72,7 +73,8 @@ STRATEGIES = ("random", "cube_random", "spatially_consistent", "saliency", "redu
 
 
 def encoder(**kwargs) -> SpectralViT:
-    return SpectralViT(**{**ENC, **kwargs})
+    """A tiny encoder, built as the registries build one: architecture, then weights (``ckpt_path`` …)."""
+    return build_backbone("tiny", "s2mae", **{**ENC, **kwargs})
 
 
 def mae(masking: str = "random", mask_ratio=0.5, enc: dict | None = None, **kwargs) -> SpectralMAE:
@@ -573,7 +575,7 @@ RESULT_ROWS = [
         check=lambda messages: assert_any(messages, r"does not record its bands; assumed they are this model's "
                                                     r"\['BLUE', .*pass pretrained_bands")),
     Row("API", "bare state dict into the default bands: no band warning",
-        lambda t: recorded_warnings(lambda: SpectralViT(**{**ENC, "bands": None, "spectral_patch_size": 3},
+        lambda t: recorded_warnings(lambda: encoder(**{"bands": None, "spectral_patch_size": 3},
                                                           ckpt_path=(torch.save(SpectralViT(**{**ENC, "bands": None}).state_dict(), t / "s2.pt"), str(t / "s2.pt"))[1])),
         check=lambda messages: assert_none(messages, r"does not record its bands")),
     Row("CLI", "--model_args.mask_ratio=0.75 arrives as the string '0.75': read as the number",

@@ -13,9 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from terratorch_specmae.backbones import build_mae
+from terratorch_specmae.backbones import build_mae, build_ssmae
 from terratorch_specmae.layers.attention import KernelAttention, cpu_attention, cpu_has_avx512_bf16, extension
-from terratorch_specmae.models.ssmae import SSMAE
 
 pytestmark = pytest.mark.skipif(not cpu_has_avx512_bf16(), reason="the kernel needs a CPU with AVX512-BF16")
 
@@ -154,7 +153,7 @@ def test_ssmae_takes_the_run_options():
 
     def run(**options):
         torch.manual_seed(0)
-        model = SSMAE(bands=bands, embed_dim=64, num_heads=2, decoder_embed_dim=64, decoder_num_heads=2, **options)
+        model = build_ssmae(True, bands=bands, embed_dim=64, num_heads=2, decoder_embed_dim=64, decoder_num_heads=2, **options)
         model.zero_grad(set_to_none=True)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             loss = model(x, generator=torch.Generator().manual_seed(1)).loss["loss"]

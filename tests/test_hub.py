@@ -10,7 +10,7 @@ from huggingface_hub import constants
 from terratorch.registry import BACKBONE_REGISTRY
 
 from terratorch_specmae.backbones import build_backbone, build_mae
-from terratorch_specmae.hub import PRETRAINED_CFGS, PretrainedCfg, register_pretrained_cfg
+from terratorch_specmae.weights import PRETRAINED_CFGS, PretrainedCfg, register_pretrained_cfg
 from terratorch_specmae.models import SpectralMAE, SpectralViT
 from terratorch_specmae.models.ssmae import SSMAE, SSMAEEncoder
 

@@ -1,9 +1,9 @@
 """The package's layers, read from its imports (function-local and TYPE_CHECKING ones included).
 
 A *room* is a top-level module or package of ``terratorch_specmae`` (``models``, ``masking``,
-``layers``, ``hub`` …). The bottom layer imports nothing above it; masking and models do not
-import each other's internals; and — the goal of issue 15 — no two rooms import each other
-through any chain.
+``layers``, ``weights`` …). The bottom layer imports nothing above it; masking and models do not
+import each other's internals; models never import the weights layer above them; and no two
+rooms import each other through any chain.
 """
 
 from __future__ import annotations
@@ -11,22 +11,20 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "terratorch_specmae"
 BOTTOM = {"bands", "validity", "variants", "atomic"}  # leaves: import no other room, or only each other
 
 
-def room_of(module: str) -> str | None:
+def room_of(module: str, package: str = "terratorch_specmae") -> str | None:
     parts = module.split(".")
-    return parts[1] if parts[0] == "terratorch_specmae" and len(parts) > 1 else None
+    return parts[1] if parts[0] == package and len(parts) > 1 else None
 
 
-def imports() -> dict[str, dict[str, set[str]]]:
+def imports(root: Path = PACKAGE) -> dict[str, dict[str, set[str]]]:
     """room → imported room → the files (relative) that import it."""
     graph: dict[str, dict[str, set[str]]] = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        rel = path.relative_to(PACKAGE)
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
         room = rel.parts[0].removesuffix(".py")
         if room == "__init__":
             continue  # the package's own __init__ re-exports for users; not a room
@@ -37,7 +35,7 @@ def imports() -> dict[str, dict[str, set[str]]]:
             elif isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             for name in names[:1] if isinstance(node, ast.ImportFrom) else names:
-                target = room_of(name)
+                target = room_of(name, root.name)
                 if target and target != room:
                     graph.setdefault(room, {}).setdefault(target, set()).add(str(rel))
     return graph
@@ -72,14 +70,23 @@ def test_masking_and_models_share_the_bottom_layer_not_each_others_internals():
     assert "masking" not in graph.get("layers", {}) and "models" not in graph.get("layers", {})
 
 
-def test_the_graph_reader_sees_function_local_imports():
+def test_the_graph_reader_sees_function_local_imports(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("import pkg.b\n")
+    (package / "b.py").write_text("def f():\n    from pkg.sub.c import g\n    return g\n")
+    (package / "sub" / "c.py").write_text("def g():\n    import pkg.a\n")
+    graph = imports(package)
+    assert graph == {"a": {"b": {"a.py"}}, "b": {"sub": {"b.py"}}, "sub": {"a": {"sub/c.py"}}}
+    assert cycles(graph) == [["a", "b", "sub"]]
+
+
+def test_models_never_import_the_weights_layer():
     graph = imports()
-    assert "hub" in graph["checkpoints"]  # load_weights imports hub inside the function
-    assert cycles({"a": {"b": set()}, "b": {"c": set()}, "c": {"a": set()}}) == [["a", "b", "c"]]
+    assert "weights" not in graph.get("models", {}), graph["models"]["weights"]
+    assert "models" in graph["weights"]  # it sits above them
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15, deliverables 1–2 (pure models, a weights layer above them) are "
-                                        "not done: models ↔ checkpoints/hub and their neighbours still import each other")  # fmt: skip
 def test_no_circle_between_rooms():
     found = cycles(imports())
     assert not found, f"{len(found)} circles: " + "; ".join(" → ".join(c + [c[0]]) for c in found)

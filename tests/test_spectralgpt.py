@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from terratorch_specmae.cli import main as weights_cli
-from terratorch_specmae.converters import convert_spectralgpt
+from terratorch_specmae.weights.converters import convert_spectralgpt
 from terratorch_specmae.models import SpectralMAE, SpectralViT
 
 

@@ -46,4 +46,4 @@ def test_unknown_sizes_and_names():
 
 def test_mae_options_are_read_from_the_mae_signature():
     assert set(backbones.MAE_ARGS) == set(inspect.signature(SpectralMAE).parameters) - {"encoder"}
-    assert {"masking", "mask_ratio", "decoder_embed_dim", "ckpt_path"} <= set(backbones.MAE_ARGS)
+    assert {"masking", "mask_ratio", "decoder_embed_dim", "decoder_pos_embed"} <= set(backbones.MAE_ARGS)

@@ -12,10 +12,11 @@ from terratorch_specmae.layers.attention import KernelAttention
 from terratorch_specmae.layers.pos_embed import SpatialSpectralPosEmbed
 from terratorch_specmae.layers.tokenizer import TokenGrid
 from terratorch_specmae.layers.tokens import gather_tokens, scatter_mask
-from terratorch_specmae.models.encoder import init_weights, run_block
+from terratorch_specmae.models.encoder import init_weights
+from terratorch_specmae.models.run_switches import BlockSwitches, run_block
 
 
-class MAEDecoder(nn.Module):
+class MAEDecoder(BlockSwitches, nn.Module):
     """Transformer decoder (S2MAE: depth 4, width 512, 16 heads) with spatial+spectral positions.
 
     ``pos_embed``: ``"sincos"`` (fixed, default) or ``"learnable"`` (SpectralGPT's decoder; its
@@ -25,6 +26,9 @@ class MAEDecoder(nn.Module):
     for all ``N`` tokens (the prediction head is ``Linear(width, t·p·p)``) — or, given
     ``ids_decode`` ``[B, K]``, runs the blocks on those ``K`` tokens only and returns
     ``[B, K, t·p·p]`` (the reduced-computation mode: dropped mask tokens cost nothing).
+
+    Run switches (activation checkpointing, compiled blocks, the CPU attention kernel):
+    :class:`~terratorch_specmae.models.run_switches.BlockSwitches`.
 
     Initialised as MAE initialises its decoder: every ``nn.Linear`` (embedding, attention, MLP,
     prediction head) xavier-uniform with zero bias, LayerNorms 1/0, the mask token N(0, 0.02²).
@@ -42,7 +46,6 @@ class MAEDecoder(nn.Module):
         mlp_ratio: float = 4.0,
         pos_embed: str = "sincos",
         layer_norm_eps: float = 1e-6,
-        grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         if embed_dim % num_heads:
@@ -57,7 +60,6 @@ class MAEDecoder(nn.Module):
         )
         self.norm = norm_layer(embed_dim)
         self.pred = nn.Linear(embed_dim, pixels_per_token)
-        self.grad_checkpointing = grad_checkpointing
         self.apply(init_weights)  # as the encoder (MAE): xavier-uniform Linear, zero bias, LayerNorm 1/0
         nn.init.normal_(self.mask_token, std=0.02)
 

@@ -12,37 +12,18 @@ from functools import partial
 import torch
 from timm.models.vision_transformer import Block
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
-from terratorch_specmae.adaptation import NEW_BAND_INITS, POS_EMBED_RESIZES
 from terratorch_specmae.bands import resolve_bands
-from terratorch_specmae.checkpoints import load_weights
-from terratorch_specmae.hub import HubMixin
-from terratorch_specmae.layers.attention import KernelAttention, use_cpu_attention_kernel
+from terratorch_specmae.layers.attention import KernelAttention
 from terratorch_specmae.layers.pos_embed import SpatialSpectralPosEmbed
 from terratorch_specmae.layers.tokenizer import CubeTokenizer, TokenGrid
+from terratorch_specmae.models.hub_mixin import HubMixin
+from terratorch_specmae.models.run_switches import BlockSwitches, run_block
 from terratorch_specmae.validity import MAX_ABS_VALUE, describe_invalid, valid_values
 from terratorch_specmae.variants import size_of, variant_name
 
 FOLD_MODES = ("concat", "mean", "none")
 NAN_POLICIES = ("error", "fill")
-
-
-def compile_blocks(blocks: nn.ModuleList, options: bool | dict) -> dict | None:
-    """``torch.compile`` each block in place (``nn.Module.compile``: parameter names stay as they are)."""
-    if not options:
-        return None
-    options = {"dynamic": False, **(options if isinstance(options, dict) else {})}
-    for block in blocks:
-        block.compile(**options)
-    return options
-
-
-def run_block(block: nn.Module, tokens: torch.Tensor, checkpointed: bool) -> torch.Tensor:
-    """``block(tokens)``, with activation checkpointing when asked and gradients are being recorded."""
-    if checkpointed and torch.is_grad_enabled():
-        return checkpoint(block, tokens, use_reentrant=False)
-    return block(tokens)
 
 
 def fold_spectral_groups(tokens: torch.Tensor, groups: int, mode: str = "concat") -> torch.Tensor:
@@ -73,7 +54,7 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-class SpectralViT(nn.Module, HubMixin):
+class SpectralViT(BlockSwitches, nn.Module, HubMixin):
     """ViT over spatial-spectral cube tokens with separate spatial and spectral position embeddings.
 
     Args:
@@ -95,29 +76,11 @@ class SpectralViT(nn.Module, HubMixin):
             magnitudes above ``terratorch_specmae.validity.MAX_ABS_VALUE`` (1e15: nodata sentinels).
         layer_norm_eps: epsilon of the blocks' and the final LayerNorms (1e-6, as timm's ViT, MAE
             and SpectralGPT).
-        grad_checkpointing: recompute each block's activations in the backward pass instead of
-            keeping them (activation checkpointing): less memory per sample, about one more
-            forward pass of compute.
-        compile: ``torch.compile`` each transformer block (``True``, or a dict of
-            ``torch.compile`` options; default ``dynamic=False``). The sequence lengths are fixed
-            — every sample keeps the same number of visible tokens — so a block compiles once per
-            image size, not per step. The NaN check of ``nan_policy="error"`` is skipped inside
-            compiled code.
-        cpu_attention_kernel: run attention with our bf16 CPU kernel (CPUs with AVX512-BF16; bf16
-            autocast or a bf16 model; compiled on first use) instead of PyTorch's CPU flash
-            attention: 1.85× as fast for heads of width 32, 3× for width 64 on the Zen 4 measured
-            (see :mod:`terratorch_specmae.layers.attention`). Elsewhere (GPU, fp32, compiled
-            blocks) the usual path runs; on a CPU without AVX512-BF16 it is an error.
-        ckpt_path: weights to load: a file (a pretraining or fine-tuning checkpoint of ours,
-            safetensors, a state dict), a ``save_pretrained`` folder, ``hf://org/repo[@rev][/file]``
-            or ``{repo_id, filename, revision}`` (see :func:`terratorch_specmae.checkpoints.load_weights`).
-            Weights of another band set or image size are fitted to this model's.
-        pretrained_bands: the checkpoint's bands, where the file does not record them.
-        pretrained_img_size: the checkpoint's image size, likewise.
-        new_band_init: ``"wavelength"`` | ``"zero"`` | ``"error"``: how bands the checkpoint lacks
-            start (see :mod:`terratorch_specmae.adaptation`).
-        resize_pos_embed: ``"interpolate"`` | ``"reinit"``: the spatial table of a checkpoint of
-            another image size is resampled, or left at this model's initialisation.
+
+    Run switches (activation checkpointing, ``torch.compile`` of the blocks, our CPU attention
+    kernel) are methods, not constructor arguments: see :mod:`terratorch_specmae.models.run_switches`.
+    Weights are loaded by the builders the registries call (``ckpt_path``, ``pretrained_bands`` …;
+    see :func:`terratorch_specmae.weights.load_weights`), or by ``from_pretrained``.
 
     Band order: weights whose bands are this model's ``bands`` in another order (EuroSAT's
     files keep B8A last) are loaded as they are, and the input's channels are fed to the
@@ -126,7 +89,7 @@ class SpectralViT(nn.Module, HubMixin):
     correspondingly reordered input — unlike mixing position-table rows, which a cube
     tokenizer, its kernel shared by all groups, cannot express.
 
-    ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` come from :class:`~terratorch_specmae.hub.HubMixin`.
+    ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` come from :class:`~terratorch_specmae.models.hub_mixin.HubMixin`.
     """
 
     def __init__(
@@ -150,20 +113,8 @@ class SpectralViT(nn.Module, HubMixin):
         dynamic_img_size: bool = True,
         num_frames: int = 1,
         layer_norm_eps: float = 1e-6,
-        grad_checkpointing: bool = False,
-        compile: bool | dict = False,  # noqa: A002 (TerraTorch's backbone_* naming: backbone_compile)
-        cpu_attention_kernel: bool = False,
-        ckpt_path: str | dict | None = None,
-        pretrained_bands: str | Sequence[str] | None = None,
-        pretrained_img_size: int | Sequence[int] | None = None,
-        new_band_init: str = "wavelength",
-        resize_pos_embed: str = "interpolate",
     ) -> None:
         super().__init__()
-        if new_band_init not in NEW_BAND_INITS:
-            raise ValueError(f"new_band_init must be one of {NEW_BAND_INITS}, got {new_band_init!r}.")
-        if resize_pos_embed not in POS_EMBED_RESIZES:
-            raise ValueError(f"resize_pos_embed must be one of {POS_EMBED_RESIZES}, got {resize_pos_embed!r}.")
         if fold not in FOLD_MODES:
             raise ValueError(f"fold must be one of {FOLD_MODES}, got {fold!r}.")
         if nan_policy not in NAN_POLICIES:
@@ -179,7 +130,6 @@ class SpectralViT(nn.Module, HubMixin):
         self.img_size = _pair(img_size)
         self.embed_dim, self.depth = embed_dim, depth
         self.fold, self.nan_policy, self.dynamic_img_size = fold, nan_policy, dynamic_img_size
-        self.grad_checkpointing = grad_checkpointing
 
         if spectral_patch_size is None:
             spectral_patch_size = len(self.bands)
@@ -209,13 +159,6 @@ class SpectralViT(nn.Module, HubMixin):
         self._last_grid = self.default_grid
         self.apply(init_weights)
         nn.init.xavier_uniform_(self.tokenizer.proj.weight.view(embed_dim, -1))
-        self.load_report = None
-        if ckpt_path:
-            self.load_report = load_weights(
-                self, ckpt_path, pretrained_bands, pretrained_img_size, new_band_init, resize_pos_embed
-            )
-        self.compile_options = compile_blocks(self.blocks, compile)
-        self.cpu_attention_kernel = use_cpu_attention_kernel(self.blocks, cpu_attention_kernel)
 
     @property
     def groups(self) -> int:
@@ -350,7 +293,6 @@ class SpectralViT(nn.Module, HubMixin):
             tokens = fold_spectral_groups(tokens, grid.groups, "mean") if self.fold == "none" else tokens
             maps.append(tokens.transpose(1, 2).reshape(tokens.shape[0], -1, grid.height, grid.width))
         return maps
-
 
     # ---- Hub publishing (HubMixin)
     def hub_config(self) -> dict:

@@ -8,14 +8,13 @@ import torch
 from terratorch.models.model import ReconstructionOutput
 from torch import nn
 
-from terratorch_specmae.checkpoints import load_weights
-from terratorch_specmae.hub import HubMixin
-from terratorch_specmae.layers.attention import use_cpu_attention_kernel
 from terratorch_specmae.layers.tokenizer import TokenGrid, patchify, unpatchify
 from terratorch_specmae.layers.tokens import TokenMask, gather_tokens
 from terratorch_specmae.masking import build_masking
 from terratorch_specmae.models.decoder import MAEDecoder
-from terratorch_specmae.models.encoder import SpectralViT, compile_blocks
+from terratorch_specmae.models.encoder import SpectralViT
+from terratorch_specmae.models.hub_mixin import HubMixin
+from terratorch_specmae.models.run_switches import CompositeSwitches
 
 TARGET_NORMS = ("minmax", "standardize", "none")
 TARGET_STATS = ("all", "visible")
@@ -67,7 +66,7 @@ def masked_mse(
     return (err * w).sum() / w.sum().clamp(min=1)
 
 
-class SpectralMAE(nn.Module, HubMixin):
+class SpectralMAE(CompositeSwitches, nn.Module, HubMixin):
     """Asymmetric masked autoencoder around a :class:`SpectralViT` encoder.
 
     ``forward`` returns TerraTorch's ``ReconstructionOutput``:
@@ -110,11 +109,12 @@ class SpectralMAE(nn.Module, HubMixin):
     token raises, as its loss would be undefined.
 
     ``decoder_pos_embed``: ``"sincos"`` (fixed, default) or ``"learnable"`` (SpectralGPT's).
-    ``ckpt_path`` loads encoder *and* decoder from a file or Hub reference — a pretraining
-    checkpoint to continue from (progressive pretraining), fitted to this model's bands and image
-    size; weights of an encoder alone leave the decoder fresh (with a warning). The other load
-    options are :class:`SpectralViT`'s. ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub``
-    come from :class:`~terratorch_specmae.hub.HubMixin`.
+    The run switches (``set_grad_checkpointing()``, ``compile_blocks()``,
+    ``use_cpu_attention_kernel()``) apply to the encoder and the decoder alike. Weights — a
+    pretraining checkpoint to continue from, as progressive pretraining does — are loaded by the
+    builders (``ckpt_path`` of ``s2mae_vit_*_mae``; see :func:`terratorch_specmae.weights.load_weights`).
+    ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` come from
+    :class:`~terratorch_specmae.models.hub_mixin.HubMixin`.
     """
 
     def __init__(
@@ -130,11 +130,6 @@ class SpectralMAE(nn.Module, HubMixin):
         target_stats: str = "all",
         decode_fraction: float = 1.0,
         decoder_pos_embed: str = "sincos",
-        ckpt_path: str | dict | None = None,
-        pretrained_bands=None,
-        pretrained_img_size=None,
-        new_band_init: str = "wavelength",
-        resize_pos_embed: str = "interpolate",
     ) -> None:
         super().__init__()
         if target_norm not in TARGET_NORMS:
@@ -161,15 +156,7 @@ class SpectralMAE(nn.Module, HubMixin):
             num_heads=decoder_num_heads,
             pos_embed=decoder_pos_embed,
             layer_norm_eps=encoder.norm.eps,
-            grad_checkpointing=encoder.grad_checkpointing,  # one switch for the whole MAE
         )
-        compile_blocks(self.decoder.blocks, encoder.compile_options or False)
-        use_cpu_attention_kernel(self.decoder.blocks, encoder.cpu_attention_kernel)  # likewise
-        self.load_report = None
-        if ckpt_path:
-            self.load_report = load_weights(
-                self, ckpt_path, pretrained_bands, pretrained_img_size, new_band_init, resize_pos_embed
-            )
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -204,6 +191,9 @@ class SpectralMAE(nn.Module, HubMixin):
 
     def card_variant(self) -> str:
         return self.encoder.card_variant()
+
+    def card_masking(self) -> tuple[str | None, float | None]:
+        return self.masking_name, self.masking.mask_ratio
 
     @property
     def uses_progress(self) -> bool:

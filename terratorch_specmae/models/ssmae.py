@@ -25,22 +25,19 @@ import torch
 from terratorch.models.model import ReconstructionOutput
 from torch import nn
 
-from terratorch_specmae.checkpoints import load_weights
-from terratorch_specmae.hub import HubMixin
 from terratorch_specmae.models.encoder import SpectralViT
+from terratorch_specmae.models.hub_mixin import HubMixin
 from terratorch_specmae.models.mae import SpectralMAE
+from terratorch_specmae.models.run_switches import CompositeSwitches
 
 
 def _branch_encoders(
-    bands, in_chans, window_size: int, embed_dim: int, depth: int, num_heads: int, pos_embed: str, nan_policy: str,
-    **run_options,
+    bands, in_chans, window_size: int, embed_dim: int, depth: int, num_heads: int, pos_embed: str, nan_policy: str
 ) -> tuple[SpectralViT, SpectralViT]:
-    """The spatial and spectral encoders; ``run_options``: SpectralViT's ``grad_checkpointing``, ``compile``
-    and ``cpu_attention_kernel``."""
+    """The spatial and spectral encoders."""
     common = {
         "bands": bands, "in_chans": in_chans, "img_size": window_size, "embed_dim": embed_dim, "depth": depth,
         "num_heads": num_heads, "pos_embed": pos_embed, "nan_policy": nan_policy, "dynamic_img_size": False,
-        **run_options,
     }
     spatial = SpectralViT(patch_size=1, spectral_patch_size=None, **common)
     spectral = SpectralViT(patch_size=window_size, spectral_patch_size=1, **common)
@@ -61,15 +58,14 @@ class _SSMAECard:
         return "ssmae_base"
 
 
-class SSMAEEncoder(_SSMAECard, nn.Module, HubMixin):
+class SSMAEEncoder(_SSMAECard, CompositeSwitches, nn.Module, HubMixin):
     """The two SS-MAE encoders as a TerraTorch backbone (pixel classification).
 
     ``forward`` returns one feature map ``[B, 2·D, P, P]``-ready token tensor ``[B, P·P, 2·D]``:
     each pixel's spatial token next to the mean of the spectral (band) tokens, so a
-    classification head that pools over the patch sees both branches.
-    ``ckpt_path`` loads both encoders from an SS-MAE pretraining checkpoint (a file, a
-    ``save_pretrained`` folder or a Hub reference), fitted to this model's bands by name.
-    ``grad_checkpointing``, ``compile`` and ``cpu_attention_kernel`` are :class:`SpectralViT`'s, for both branches.
+    classification head that pools over the patch sees both branches. The builder
+    ``ssmae_base`` loads both encoders from an SS-MAE pretraining checkpoint (``ckpt_path``), fitted
+    to this model's bands by name. The run switches apply to both branches.
     """
 
     def __init__(
@@ -82,26 +78,16 @@ class SSMAEEncoder(_SSMAECard, nn.Module, HubMixin):
         num_heads: int = 8,
         pos_embed: str = "sincos",
         nan_policy: str = "error",
-        grad_checkpointing: bool = False,
-        compile: bool | dict = False,  # noqa: A002 (TerraTorch's backbone_* naming)
-        cpu_attention_kernel: bool = False,
-        ckpt_path: str | dict | None = None,
-        pretrained_bands=None,
-        new_band_init: str = "wavelength",
     ) -> None:
         super().__init__()
         self.spatial, self.spectral = _branch_encoders(
-            bands, in_chans, window_size, embed_dim, depth, num_heads, pos_embed, nan_policy,
-            grad_checkpointing=grad_checkpointing, compile=compile, cpu_attention_kernel=cpu_attention_kernel,
+            bands, in_chans, window_size, embed_dim, depth, num_heads, pos_embed, nan_policy
         )
         self.bands, self.window_size, self.embed_dim = self.spatial.bands, window_size, embed_dim
         # TerraTorch pads inputs to twice the first `patch_size` it finds among the backbone's
         # modules; pixel-centred patches must reach the encoders as they are, so this one is None
         self.patch_size = None
         self.out_channels = [2 * embed_dim]
-        self.load_report = None
-        if ckpt_path:
-            self.load_report = load_weights(self, ckpt_path, pretrained_bands, new_band_init=new_band_init)
 
     def forward(self, x: torch.Tensor, **kwargs) -> list[torch.Tensor]:
         spatial = self.spatial(x)[-1]  # [B, P·P, D] (one group: folding changes nothing)
@@ -114,14 +100,13 @@ class SSMAEEncoder(_SSMAECard, nn.Module, HubMixin):
         return [f.transpose(1, 2).reshape(f.shape[0], -1, p, p) for f in features]
 
 
-class SSMAE(_SSMAECard, nn.Module, HubMixin):
+class SSMAE(_SSMAECard, CompositeSwitches, nn.Module, HubMixin):
     """SS-MAE pretraining model: spatial MAE + spectral MAE on the same patches, losses summed.
 
     ``forward`` returns a ``ReconstructionOutput`` with ``loss={"loss": spatial + spectral,
     "spatial": …, "spectral": …, "baseline_loss": …}`` (the two branches' mean-of-visible baselines, summed) and the spectral branch's reconstruction and per-band mask
-    (the branch MRS changes). ``ckpt_path`` continues from an SS-MAE pretraining checkpoint.
-    ``grad_checkpointing``, ``compile`` and ``cpu_attention_kernel`` are :class:`SpectralViT`'s, for both
-    branches and their decoders.
+    (the branch MRS changes). The builder ``ssmae_base_mae`` continues from an SS-MAE pretraining
+    checkpoint (``ckpt_path``). The run switches apply to both branches and their decoders.
     """
 
     def __init__(
@@ -144,18 +129,9 @@ class SSMAE(_SSMAECard, nn.Module, HubMixin):
         decoder_depth: int = 2,
         decoder_num_heads: int = 8,
         target_norm: str = "none",
-        grad_checkpointing: bool = False,
-        compile: bool | dict = False,  # noqa: A002
-        cpu_attention_kernel: bool = False,
-        ckpt_path: str | dict | None = None,
-        pretrained_bands=None,
-        new_band_init: str = "wavelength",
     ) -> None:
         super().__init__()
-        spatial, spectral = _branch_encoders(
-            bands, in_chans, window_size, embed_dim, depth, num_heads, pos_embed, nan_policy,
-            grad_checkpointing=grad_checkpointing, compile=compile, cpu_attention_kernel=cpu_attention_kernel,
-        )
+        spatial, spectral = _branch_encoders(bands, in_chans, window_size, embed_dim, depth, num_heads, pos_embed, nan_policy)
         decoder = {"decoder_embed_dim": decoder_embed_dim, "decoder_depth": decoder_depth,
                    "decoder_num_heads": decoder_num_heads, "target_norm": target_norm}
         self.spatial = SpectralMAE(spatial, spatial_masking, spatial_mask_ratio, spatial_masking_options, **decoder)
@@ -163,9 +139,6 @@ class SSMAE(_SSMAECard, nn.Module, HubMixin):
         self.bands, self.window_size = spatial.bands, window_size
         self.encoder_args = {"bands": list(spatial.bands), "window_size": window_size, "embed_dim": embed_dim,
                              "depth": depth, "num_heads": num_heads, "pos_embed": pos_embed, "nan_policy": nan_policy}
-        self.load_report = None
-        if ckpt_path:
-            self.load_report = load_weights(self, ckpt_path, pretrained_bands, new_band_init=new_band_init)
 
     @property
     def uses_progress(self) -> bool:
@@ -178,13 +151,12 @@ class SSMAE(_SSMAECard, nn.Module, HubMixin):
         encoder.spectral.load_state_dict(self.spectral.encoder.state_dict())
         return encoder
 
-    def hub_card(self):
-        card = super().hub_card()
-        card.masking = ", ".join(
+    def card_masking(self) -> tuple[str | None, float | None]:
+        masking = ", ".join(
             f"{name} {branch.masking_name} ({branch.masking.mask_ratio:g})"
             for name, branch in (("spatial", self.spatial), ("spectral", self.spectral))
         )
-        return card
+        return masking, None
 
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None, progress: float | None = None, **kwargs

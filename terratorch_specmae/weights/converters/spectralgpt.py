@@ -44,11 +44,12 @@ from pathlib import Path
 
 import torch
 
-from terratorch_specmae.adaptation import SourceLayout
 from terratorch_specmae.bands import SENSOR_PRESETS
-from terratorch_specmae.checkpoints import WeightsFile, load_weights
-from terratorch_specmae.hub import PretrainedCfg
+from terratorch_specmae.models.encoder import SpectralViT
+from terratorch_specmae.models.mae import SpectralMAE
 from terratorch_specmae.variants import heads_for_width
+from terratorch_specmae.weights.adaptation import SourceLayout
+from terratorch_specmae.weights.catalogue import PretrainedCfg
 
 SPECTRALGPT_BANDS = SENSOR_PRESETS["sentinel2_l2a"]
 _QKV = re.compile(r"^(decoder_blocks|blocks)\.(\d+)\.attn\.([qkv])\.(weight|bias)$")
@@ -82,7 +83,7 @@ def read_spectralgpt(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{str(path)!r} holds no SpectralGPT state dict (expected a dict with a 'model' state dict).")
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    if "patch_embed.proj.weight" not in state or "pos_embed_temporal" not in state:
+    if not is_spectralgpt_state(state):
         raise ValueError(
             f"{str(path)!r} is not a SpectralGPT pretraining checkpoint: it lacks 'patch_embed.proj.weight' and "
             f"'pos_embed_temporal' (first keys: {list(state)[:5]}). Fine-tuned SpectralGPT models (one joint "
@@ -91,9 +92,18 @@ def read_spectralgpt(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def is_spectralgpt_state(state) -> bool:
+    """Whether a state dict holds SpectralGPT's pretraining keys (optionally under DDP's ``module.``)."""
+    return any(
+        f"{prefix}patch_embed.proj.weight" in state and f"{prefix}pos_embed_temporal" in state
+        for prefix in ("", "module.")
+    )
+
+
 def spectralgpt_state_to_ours(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """SpectralGPT key names → ours (``encoder.*``, ``decoder.*``), q/k/v stacked into ``qkv``."""
     ours, qkv, unknown = {}, {}, []
+    state = {k.removeprefix("module."): v for k, v in state.items()}
     for key, value in state.items():
         match = _QKV.match(key)
         if match:
@@ -116,6 +126,22 @@ def spectralgpt_state_to_ours(state: dict[str, torch.Tensor]) -> dict[str, torch
     return ours
 
 
+def spectralgpt_source_layout(state: dict[str, torch.Tensor], bands=SPECTRALGPT_BANDS) -> SourceLayout:
+    """What a converted SpectralGPT state was trained on: its 12 Sentinel-2 bands and the image
+    size of its spatial position table (96 px for SpectralGPT, 128 for SpectralGPT+)."""
+    p = state["encoder.tokenizer.proj.weight"].shape[-1]
+    side = math.isqrt(state["encoder.pos_embed.spatial"].shape[1])
+    return SourceLayout(tuple(bands), (side * p, side * p))
+
+
+def _load_exactly(model: torch.nn.Module, state: dict[str, torch.Tensor], path) -> None:
+    """Load a converted state one to one (same bands, size and architecture: nothing to adapt)."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"The converted SpectralGPT checkpoint {str(path)!r} does not fit the model read off it: {err}") from err
+
+
 def _blocks(state: dict, prefix: str) -> int:
     level = prefix.count(".") + 1
     return len({k.split(".")[level] for k in state if k.startswith(prefix + ".")})
@@ -132,11 +158,11 @@ def convert_spectralgpt(
 
     The architecture is read off the tensors (width, depth, patch and cube sizes, image size from
     the spatial table); ``num_heads`` defaults to ViT's for the width (768 → 12), the decoder's
-    to SpectralGPT's 16. The model's ``pretrained_cfg`` records the source and bands.
+    to SpectralGPT's 16. The weights load one to one; the model's ``pretrained_cfg`` records the
+    source and bands. (A SpectralGPT file given as ``ckpt_path`` to any of our builders is
+    converted on the fly and fitted to that model's bands and size: see
+    :mod:`terratorch_specmae.weights.layouts`.)
     """
-    from terratorch_specmae.models.encoder import SpectralViT
-    from terratorch_specmae.models.mae import SpectralMAE
-
     state = spectralgpt_state_to_ours(read_spectralgpt(path))
     kernel = state["encoder.tokenizer.proj.weight"]
     width, _, t, p, _ = kernel.shape
@@ -166,10 +192,8 @@ def convert_spectralgpt(
         source=f"converted from the SpectralGPT checkpoint {Path(path).name} (Hong et al., TPAMI 2024)",
         license="other",
     )
-    layout = SourceLayout(tuple(bands), (side * p, side * p))
     if not mae:
-        weights = WeightsFile(str(path), {k: v for k, v in state.items() if k.startswith("encoder.")}, layout)
-        load_weights(encoder, weights)
+        _load_exactly(encoder, {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}, path)
         encoder.pretrained_cfg = cfg
         return encoder
     if "decoder.pred.weight" not in state:
@@ -184,6 +208,6 @@ def convert_spectralgpt(
         decoder_pos_embed="learnable",
         target_norm="minmax",
     )
-    load_weights(model, WeightsFile(str(path), state, layout))
+    _load_exactly(model, state, path)
     model.pretrained_cfg = cfg
     return model

@@ -1,0 +1,118 @@
+"""Model cards: what a model's weights are, written beside them (``README.md``) and into their metadata.
+
+:func:`card_cfg` completes a model's :class:`~terratorch_specmae.weights.catalogue.PretrainedCfg`
+with its own bands, image size and masking; :func:`render_model_card` writes the card: bands with
+centre wavelengths and normalisation, pretraining data, masking, and how to use the weights in a
+TerraTorch config and in Python. A model supplies its own lines (``family_tag``,
+``card_summary``, ``card_architecture``, ``card_variant``, ``card_masking``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from terratorch_specmae.weights.catalogue import PretrainedCfg
+
+
+def card_cfg(model) -> PretrainedCfg:
+    """``model``'s :class:`PretrainedCfg` completed with its own bands, image size and masking."""
+    cfg = PretrainedCfg.from_dict(model.pretrained_cfg.to_dict() if model.pretrained_cfg else {})
+    cfg.bands = list(model.bands)
+    size = getattr(model, "img_size", None) or (model.window_size, model.window_size)
+    cfg.img_size = list(size)
+    masking, ratio = model.card_masking()
+    if masking:
+        cfg.masking, cfg.mask_ratio = masking, ratio
+    cfg.hf_hub_id = cfg.filename = cfg.revision = None  # where it is now is the folder itself
+    return cfg
+
+
+MODEL_CARD = """---
+{front_matter}
+---
+
+# {title}
+
+{summary}
+
+| | |
+|---|---|
+| model | `{class_name}`{architecture} |
+| image size | {img_size} |
+| bands | {n_bands}: {band_list} |
+| normalisation | {normalisation} |
+| pretraining data | {pretraining_data} |
+| masking | {masking} |
+| weights from | {source} |
+
+## Bands
+
+| band | centre wavelength (nm) | mean | std |
+|---|---|---|---|
+{band_rows}
+
+Inputs are the bands above, in this order, standardised per band with the mean and std given
+(the units of the pretraining data). Other band sets load too: the weights are fitted by band
+name and wavelength (see terratorch-specmae's README, "Weights").
+
+## Use
+
+In a TerraTorch config (`terratorch fit -c …`):
+
+```yaml
+model_args:
+  backbone: {variant}
+  backbone_ckpt_path: hf://{repo_id}
+  backbone_bands: {bands_yaml}
+```
+
+In Python:
+
+```python
+import terratorch_specmae
+from terratorch_specmae.{module} import {class_name}
+
+model = {class_name}.from_pretrained("{repo_id}")
+```
+
+Made with [terratorch-specmae](https://github.com/terratorch-specmae/terratorch-specmae), a TerraTorch plugin.
+"""
+
+
+def render_model_card(model, card: PretrainedCfg, repo_id: str) -> str:
+    """The model card (``README.md``) of ``model`` with what ``card`` records, its usage lines naming ``repo_id``."""
+    bands, mean, std = card.bands or [], card.mean, card.std
+    wavelengths = card.wavelengths_nm or [None] * len(bands)
+    fmt = lambda v: "–" if v is None else f"{v:g}"  # noqa: E731
+    rows = "\n".join(
+        f"| {b} | {fmt(w)} | {fmt(mean[i] if mean else None)} | {fmt(std[i] if std else None)} |"
+        for i, (b, w) in enumerate(zip(bands, wavelengths))
+    )
+    front = {
+        "library_name": "terratorch-specmae",
+        "license": card.license or "other",
+        "tags": sorted(set(model._hub_mixin_info.model_card_data.tags or []) | {model.family_tag()}),
+    }
+    front_matter = yaml.safe_dump(front, sort_keys=False).strip()
+    size = card.img_size or []
+    return MODEL_CARD.format(
+        front_matter=front_matter,
+        title=f"{model.family_tag().upper()} {type(model).__name__}",
+        summary=model.card_summary(),
+        class_name=type(model).__name__,
+        module=type(model).__module__.removeprefix("terratorch_specmae."),
+        architecture=model.card_architecture(),
+        img_size="×".join(str(s) for s in size) + " px" if size else "not recorded",
+        n_bands=len(bands),
+        band_list=", ".join(f"`{b}`" for b in bands),
+        normalisation="per-band mean/std below" if mean and std else "not recorded (set pretrained_cfg.mean/std)",
+        pretraining_data=card.pretraining_data or "not recorded",
+        masking=f"{card.masking}, ratio {card.mask_ratio:g}" if card.masking and card.mask_ratio is not None else (card.masking or "not recorded"),
+        source=card.source or "pretrained with terratorch-specmae",
+        band_rows=rows,
+        variant=model.card_variant(),
+        repo_id=repo_id,
+        bands_yaml=json.dumps(bands),
+    )
