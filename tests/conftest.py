@@ -1,4 +1,5 @@
 import pytest
+import tiny
 import torch
 
 import terratorch_specmae  # noqa: F401  (registers the models with TerraTorch)
@@ -17,3 +18,15 @@ def true_fp32():
     torch.set_float32_matmul_precision("highest")
     yield
     torch.set_float32_matmul_precision(before)
+
+
+@pytest.fixture
+def tiny_encoder():
+    """``tiny_encoder(**overrides)`` → a tiny SpectralViT (see tests/tiny.py)."""
+    return tiny.tiny_encoder
+
+
+@pytest.fixture
+def tiny_mae():
+    """``tiny_mae(**overrides)`` → a tiny S2MAE built as the registry builds it (see tests/tiny.py)."""
+    return tiny.tiny_mae

@@ -7,7 +7,6 @@ from terratorch.models.necks import ReshapeTokensToImage
 from terratorch.registry import BACKBONE_REGISTRY, NECK_REGISTRY
 
 from terratorch_specmae.backbones import VIT_SIZES
-from terratorch_specmae.models import SpectralViT
 
 SEG_NECKS = [
     {"name": "SelectIndices", "indices": [2, 5, 8, 11]},
@@ -34,8 +33,8 @@ def test_registry_builds_every_size_with_matching_out_channels(size, fold):
     assert model.out_channels[0] == spec["embed_dim"] * (groups if fold == "concat" else 1)
 
 
-def test_attention_runs_through_pytorch_sdpa():
-    model = SpectralViT(bands="landsat7", img_size=16, embed_dim=32, depth=2, num_heads=2)
+def test_attention_runs_through_pytorch_sdpa(tiny_encoder):
+    model = tiny_encoder(img_size=16, embed_dim=32, depth=2)
     assert all(block.attn.fused_attn for block in model.blocks)  # timm's F.scaled_dot_product_attention path
     called = []
     original = torch.nn.functional.scaled_dot_product_attention
@@ -47,8 +46,8 @@ def test_attention_runs_through_pytorch_sdpa():
     assert len(called) == 2
 
 
-def test_out_indices_select_the_right_blocks():
-    model = SpectralViT(bands="landsat7", img_size=16, embed_dim=32, depth=4, num_heads=2, fold="none")
+def test_out_indices_select_the_right_blocks(tiny_encoder):
+    model = tiny_encoder(img_size=16, embed_dim=32, depth=4, fold="none")
     model.eval()
     x = torch.randn(1, 6, 16, 16)
     all_out = model(x)
@@ -60,15 +59,15 @@ def test_out_indices_select_the_right_blocks():
     model.out_indices = model._check_out_indices([3, -3])  # any order, negative allowed: block order out
     assert model.out_indices == [1, 3]
     with pytest.raises(ValueError, match="out of range for a 4-block encoder"):
-        SpectralViT(bands="landsat7", img_size=16, embed_dim=32, depth=4, num_heads=2, out_indices=[4])
+        tiny_encoder(img_size=16, embed_dim=32, depth=4, out_indices=[4])
     with pytest.raises(ValueError, match="out_indices is empty"):
-        SpectralViT(bands="landsat7", img_size=16, embed_dim=32, depth=4, num_heads=2, out_indices=[])
+        tiny_encoder(img_size=16, embed_dim=32, depth=4, out_indices=[])
 
 
 @pytest.mark.parametrize("fold", ["concat", "mean"])
-def test_one_changed_location_moves_only_that_cell_of_the_folded_map(fold):
+def test_one_changed_location_moves_only_that_cell_of_the_folded_map(fold, tiny_encoder):
     """Layout proof at the embedding output (before attention mixes locations)."""
-    model = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2, patch_size=8)
+    model = tiny_encoder(patch_size=8)
     x = torch.randn(1, 6, 32, 32)
     y = x.clone()
     row, col = 1, 2
@@ -89,10 +88,9 @@ def test_one_changed_location_moves_only_that_cell_of_the_folded_map(fold):
         assert diff[:16].sum() == 0 and diff[16:].sum() > 0
 
 
-def test_unfolded_tokens_with_fold_neck_equal_folded_output():
-    kwargs = {"bands": "landsat7", "img_size": 32, "embed_dim": 16, "depth": 2, "num_heads": 2}
-    folded = SpectralViT(fold="concat", **kwargs)
-    raw = SpectralViT(fold="none", **kwargs)
+def test_unfolded_tokens_with_fold_neck_equal_folded_output(tiny_encoder):
+    folded = tiny_encoder(depth=2, fold="concat")
+    raw = tiny_encoder(depth=2, fold="none")
     raw.load_state_dict(folded.state_dict())
     neck = NECK_REGISTRY.build("FoldSpectralGroups", [16, 16], groups=2)
     assert neck.process_channel_list([16, 16]) == folded.out_channels
@@ -140,8 +138,8 @@ def test_encoder_decoder_factory_classification():
     assert model(torch.randn(3, 6, 64, 64)).output.shape == (3, 5)
 
 
-def test_no_neck_path_gives_maps():
-    model = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=2, num_heads=2, out_indices=[1])
+def test_no_neck_path_gives_maps(tiny_encoder):
+    model = tiny_encoder(depth=2, out_indices=[1])
     maps = model.prepare_features_for_image_model(model(torch.randn(1, 6, 32, 48)))
     assert maps[0].shape == (1, 32, 4, 6)
 
@@ -155,29 +153,29 @@ def test_no_neck_path_gives_maps():
         (lambda: torch.randn(1, 6, 2, 32, 32), "Got 2 dates"),
     ],
 )
-def test_bad_inputs_are_clear_errors(make_input, message):
-    model = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2)
+def test_bad_inputs_are_clear_errors(make_input, message, tiny_encoder):
+    model = tiny_encoder()
     with pytest.raises(ValueError, match=message):
         model(make_input())
 
 
-def test_nan_pixels_error_or_fill():
+def test_nan_pixels_error_or_fill(tiny_encoder):
     x = torch.randn(1, 6, 32, 32)
     x[0, 2, 5, 5] = float("nan")
-    strict = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2)
+    strict = tiny_encoder()
     with pytest.raises(ValueError, match=r"Input has 1 invalid values \(1 NaN\) of 6144, in bands \{'RED': 1\}"):
         strict(x)
-    lenient = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2, nan_policy="fill")
+    lenient = tiny_encoder(nan_policy="fill")
     lenient.load_state_dict(strict.state_dict())
     filled = x.nan_to_num(0.0)
     torch.testing.assert_close(lenient(x)[0], strict(filled)[0])
 
 
-def test_fixed_image_size_and_other_sizes():
-    fixed = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2, dynamic_img_size=False)
+def test_fixed_image_size_and_other_sizes(tiny_encoder):
+    fixed = tiny_encoder(dynamic_img_size=False)
     with pytest.raises(ValueError, match="Expected images of 32×32 pixels, got 48×48"):
         fixed(torch.randn(1, 6, 48, 48))
-    dynamic = SpectralViT(bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2)
+    dynamic = tiny_encoder()
     assert dynamic(torch.randn(1, 6, 48, 40))[0].shape == (1, 30, 32)
     assert dynamic(torch.randn(1, 6, 30, 30))[0].shape == (1, 16, 32)  # padded to 32
 

@@ -21,6 +21,7 @@ import rasterio
 import torch
 import yaml
 from terratorch.registry import BACKBONE_REGISTRY, FULL_MODEL_REGISTRY
+from tiny import TINY_DECODER, TINY_ENCODER, TINY_SSMAE
 
 from terratorch_specmae.backbones import build_backbone
 from terratorch_specmae.bands import resolve_bands
@@ -33,11 +34,11 @@ from terratorch_specmae.datamodules import (
     OSCDBenchmarkDataModule,
     SceneTilesDataModule,
 )
-from terratorch_specmae.weights import resolve_weights
 from terratorch_specmae.indices import SpectralIndices
+from terratorch_specmae.layers.tokenizer import CubeTokenizer
 from terratorch_specmae.masking import build_masking, token_saliency
 from terratorch_specmae.models import SSMAE, SpectralMAE, SpectralViT, SSMAEEncoder, unpatchify
-from terratorch_specmae.layers.tokenizer import CubeTokenizer
+from terratorch_specmae.weights import resolve_weights
 
 ENTRIES = ("API", "YAML", "CLI")
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
@@ -62,10 +63,8 @@ class Row:
 
 # ---------------------------------------------------------------- tiny models and inputs
 L7 = resolve_bands("landsat7")  # BLUE GREEN RED NIR_BROAD SWIR_1 SWIR_2
-ENC = {"bands": "landsat7", "img_size": 16, "patch_size": 8, "spectral_patch_size": 3, "embed_dim": 32, "depth": 1,
-       "num_heads": 2}
-DEC = {"decoder_embed_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2}
-SS = {"bands": "landsat7", "window_size": 5, "embed_dim": 32, "depth": 1, "num_heads": 2, **DEC}
+ENC = {**TINY_ENCODER, "img_size": 16, "embed_dim": 32}  # 16 px: a 2×2 grid of 8 px cubes, 2 groups of 3 bands
+DEC, SS = TINY_DECODER, TINY_SSMAE
 TINY = {"depth": 1, "embed_dim": 32, "num_heads": 2, "img_size": 16}  # overrides of the registered variants
 DUPLICATED = ["B02", "B03", "B02"]
 DUPLICATE_MSG = r"duplicates \['B02'\] at positions \{'B02': \[0, 2\]\}"

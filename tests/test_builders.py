@@ -7,21 +7,14 @@ import inspect
 import pytest
 import torch
 from terratorch.registry import BACKBONE_REGISTRY, FULL_MODEL_REGISTRY
+from tiny import TINY_DECODER, TINY_ENCODER, randomised
 
 from terratorch_specmae.backbones import build_mae, build_ssmae
 from terratorch_specmae.models import SSMAE, MAEDecoder, SpectralMAE, SpectralViT, SSMAEEncoder
 from terratorch_specmae.models.run_switches import RUN_OPTIONS
 from terratorch_specmae.weights import LOAD_OPTIONS
 
-ENC = {"bands": "landsat7", "img_size": 16, "embed_dim": 32, "depth": 2, "num_heads": 2}
-DEC = {"decoder_embed_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2}
-
-
-def randomised(model):
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p))
-    return model
+ENC, DEC = TINY_ENCODER, TINY_DECODER
 
 
 @pytest.mark.parametrize("cls", [SpectralViT, SpectralMAE, SSMAE, SSMAEEncoder, MAEDecoder])
@@ -49,7 +42,7 @@ def test_the_builder_loads_then_switches_and_the_yaml_names_are_unchanged(tmp_pa
     assert model.encoder.grad_checkpointing and model.decoder.grad_checkpointing
     assert model.encoder.compile_options == model.decoder.compile_options == {"dynamic": False, "backend": "eager"}
     assert model.state_dict().keys() == source.state_dict().keys()  # compiled in place: the names stay
-    x = torch.randn(2, 6, 16, 16)
+    x = torch.randn(2, 6, 32, 32)
     generator = lambda: torch.Generator().manual_seed(3)  # noqa: E731
     assert torch.equal(model(x, generator=generator()).pred, source(x, generator=generator()).pred)
     assert not {*RUN_OPTIONS, *LOAD_OPTIONS} & set(model.hub_config())  # neither is part of what the model is

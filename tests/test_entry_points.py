@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
+from tiny import tiny_ssmae
 
-from terratorch_specmae.models import SSMAE, SpectralMAE, SpectralViT
 from terratorch_specmae.models.encoder import fold_spectral_groups
 
-ENC = {"img_size": 16, "patch_size": 8, "spectral_patch_size": 3, "embed_dim": 32, "depth": 2, "num_heads": 2}
+ENC = {"img_size": 16, "embed_dim": 32, "depth": 2}  # over tests/tiny.py's: a 2×2 grid of 2 groups, 2 blocks
 
 
 def randomised(module: torch.nn.Module) -> torch.nn.Module:
@@ -18,8 +18,8 @@ def randomised(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
-def test_encode_is_the_encoders_output_of_embedded_tokens():
-    encoder = randomised(SpectralViT(bands="landsat7", out_indices=[-1], **ENC)).eval()
+def test_encode_is_the_encoders_output_of_embedded_tokens(tiny_encoder):
+    encoder = randomised(tiny_encoder(out_indices=[-1], **ENC)).eval()
     x = torch.randn(2, 6, 16, 16)
     tokens, grid = encoder.embed(x)
     expected = encoder(x)[-1]
@@ -27,9 +27,8 @@ def test_encode_is_the_encoders_output_of_embedded_tokens():
     assert encoder.encode(tokens[:, :3]).shape == (2, 3, 32)  # any subset of tokens (the visible ones)
 
 
-def test_prepare_input_gives_the_masking_the_token_order_and_the_grid():
-    mae = SpectralMAE(SpectralViT(bands="landsat7", nan_policy="fill", **ENC), decoder_embed_dim=32, decoder_depth=1,
-                      decoder_num_heads=2)  # fmt: skip
+def test_prepare_input_gives_the_masking_the_token_order_and_the_grid(tiny_mae):
+    mae = tiny_mae(nan_policy="fill", masking="random", **ENC)
     order = [2, 0, 1, 3, 5, 4]
     mae.encoder.set_band_order(order)
     x = torch.randn(2, 6, 16, 16)
@@ -41,7 +40,7 @@ def test_prepare_input_gives_the_masking_the_token_order_and_the_grid():
 
 
 def test_ssmae_to_encoder_is_the_pretrained_encoders_as_a_backbone():
-    model = randomised(SSMAE(bands="landsat7", embed_dim=32, num_heads=4, window_size=5)).eval()
+    model = randomised(tiny_ssmae(num_heads=4, depth=2)).eval()
     encoder = model.to_encoder().eval()
     x = torch.randn(3, 6, 5, 5)
     spatial = model.spatial.encoder.encode(model.spatial.encoder.embed(x)[0])

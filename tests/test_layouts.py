@@ -17,35 +17,26 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from test_spectralgpt import spectralgpt_state, write_checkpoint
+from tiny import TINY_DECODER, TINY_ENCODER, TINY_SSMAE, randomised, tiny_encoder, tiny_mae, tiny_ssmae
 
 from terratorch_specmae.backbones import build_backbone, build_mae, build_ssmae
 from terratorch_specmae.models import SSMAE, SpectralMAE, SpectralViT
 from terratorch_specmae.weights import LAYOUTS, load_weights, match_layout
 from terratorch_specmae.weights.converters import spectralgpt_state_to_ours
 
-ENC = {"bands": "landsat7", "img_size": 16, "embed_dim": 32, "depth": 2, "num_heads": 2}
-DEC = {"decoder_embed_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2}
-SS = {"bands": "landsat7", "window_size": 5, "embed_dim": 32, "depth": 1, "num_heads": 2, **DEC}
-
-
-def randomised(model: torch.nn.Module) -> torch.nn.Module:
-    """Weights that differ from any fresh initialisation (so a tensor left unloaded shows)."""
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p))
-    return model
+ENC, DEC, SS = TINY_ENCODER, TINY_DECODER, TINY_SSMAE
 
 
 def encoder() -> SpectralViT:
-    return randomised(build_backbone("tiny", "s2mae", **ENC))
+    return randomised(tiny_encoder())
 
 
 def mae() -> SpectralMAE:
-    return randomised(build_mae("tiny", "s2mae", **ENC, **DEC))
+    return randomised(tiny_mae())
 
 
 def ssmae() -> SSMAE:
-    return randomised(build_ssmae(True, **SS))
+    return randomised(tiny_ssmae())
 
 
 def lightning(path: Path, state: dict, **hparams) -> str:
@@ -211,7 +202,7 @@ def test_a_file_of_each_layout_loads_and_the_report_names_the_layout(case, tmp_p
 
 def _backbone_overrides(case: Case) -> dict:
     if case.layout == "spectralgpt":
-        return {"bands": "sentinel2_l2a", "img_size": 32, "embed_dim": 64, "num_heads": 4}
+        return {"bands": "sentinel2_l2a", "img_size": 32, "embed_dim": 64, "depth": 2, "num_heads": 4}
     return {}
 
 
