@@ -20,6 +20,7 @@ same number of frames"). What each adds:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import kornia.augmentation as K
@@ -46,6 +47,22 @@ def check_bands(bands: Sequence[str], available: Sequence[str], dataset: str) ->
         )
     check_unique_bands(bands, f"{dataset} bands")
     return bands
+
+
+def require_training_batches(datamodule, name: str) -> None:
+    """Fail when an epoch would train nothing: TorchGeo's training loader drops the last incomplete
+    batch, so a training split smaller than one batch (per process) gives no optimizer step, and
+    Lightning would only log "No training batches" and report success."""
+    n = len(datamodule.train_dataset)
+    processes = datamodule.trainer.world_size if datamodule.trainer is not None else 1
+    per_process = math.ceil(n / processes)
+    if per_process < datamodule.batch_size:
+        where = f" over {processes} processes ({per_process} each)" if processes > 1 else ""
+        raise ValueError(
+            f"{name}: the training split has {n} samples{where}, fewer than batch_size {datamodule.batch_size}; "
+            "TorchGeo's training loader drops the last incomplete batch, so no optimizer step would run. Expected "
+            f"batch_size <= {max(per_process, 1)}" + (" (or more training data)." if n else "; the split is empty.")
+        )
 
 
 def image_augmentations(mean: torch.Tensor, std: torch.Tensor, img_size: int, train: bool) -> K.AugmentationSequential:
@@ -79,6 +96,11 @@ class EuroSATBenchmarkDataModule(EuroSATDataModule):
         self.train_aug = image_augmentations(self.mean, self.std, img_size, train=True)
         self.aug = image_augmentations(self.mean, self.std, img_size, train=False)
 
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        if stage == "fit":
+            require_training_batches(self, "EuroSAT")
+
 
 class BigEarthNetBenchmarkDataModule(BigEarthNetDataModule):
     """BigEarthNet v1 Sentinel-2 (19 or 43 classes, multi-hot), bands by name, resized to ``img_size``.
@@ -108,6 +130,11 @@ class BigEarthNetBenchmarkDataModule(BigEarthNetDataModule):
         self.mean, self.std = self.mean[self.band_index], self.std[self.band_index]
         self.train_aug = image_augmentations(self.mean, self.std, img_size, train=True)
         self.aug = image_augmentations(self.mean, self.std, img_size, train=False)
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        if stage == "fit":
+            require_training_batches(self, "BigEarthNet")
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         batch["image"] = batch["image"][:, self.band_index.to(batch["image"].device)]
@@ -149,7 +176,8 @@ class OSCDBenchmarkDataModule(OSCDDataModule):
     """OSCD (Onera change detection, 24 Sentinel-2 pairs) for TerraTorch's temporal route.
 
     Training: ``img_size`` random crops of the training regions (``val_split_pct`` of them, by
-    sorted region name and a seeded draw, validate), flipped at random. Validation and test: whole
+    sorted region name and a seeded draw, validate — at least one region when ``val_split_pct``
+    > 0, none at 0: every training region then trains), flipped at random. Validation and test: whole
     regions (``batch_size`` regions per step) cut into ``img_size`` tiles after padding.
     Batches: ``image`` ``[N, len(bands), 2, img_size, img_size]`` normalised per band with
     TorchGeo's OSCD statistics, ``mask`` ``[N, img_size, img_size]`` (1 change, 0 none,
@@ -170,6 +198,8 @@ class OSCDBenchmarkDataModule(OSCDDataModule):
         checksum: bool = False,
     ) -> None:
         bands = check_bands(bands or SENTINEL2_L2A, OSCD.all_bands, "OSCD")
+        if not 0 <= val_split_pct < 1:
+            raise ValueError(f"OSCD val_split_pct must be in [0, 1), got {val_split_pct}.")
         super().__init__(
             batch_size, img_size, val_split_pct, num_workers, root=root, bands=bands, download=download, checksum=checksum
         )
@@ -184,10 +214,12 @@ class OSCDBenchmarkDataModule(OSCDDataModule):
     def setup(self, stage: str) -> None:
         if stage in ("fit", "validate"):
             train = self._regions("train", RandomPairCrop(self.img_size, self.ignore_index))
-            n_val = max(1, round(len(train) * self.val_split_pct))
+            n_val = max(1, round(len(train) * self.val_split_pct)) if self.val_split_pct > 0 else 0
             order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0)).tolist()
             self.train_dataset = Subset(train, sorted(order[n_val:]))
             self.val_dataset = Subset(self._regions("train", None), sorted(order[:n_val]))
+            if stage == "fit":
+                require_training_batches(self, "OSCD")
         if stage == "test":
             self.test_dataset = self._regions("test", None)
 
