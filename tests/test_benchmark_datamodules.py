@@ -1,14 +1,17 @@
 """The papers' benchmark datamodules on tiny fake copies of EuroSAT, BigEarthNet and OSCD written in
-TorchGeo's real on-disk layout by configs/benchmarks/make_fake_data.py."""
+TorchGeo's real on-disk layout by tests/data/<name>/data.py."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
+from data.bigearthnet.data import make_bigearthnet
+from data.eurosat.data import make_eurosat
+from data.oscd.data import make_oscd
+from data.sentinel2 import band_from_value
 from torchgeo.datamodules.eurosat import MEAN as EUROSAT_MEAN
 from torchgeo.datamodules.eurosat import STD as EUROSAT_STD
 
@@ -18,11 +21,6 @@ from terratorch_specmae.datamodules import (
     OSCDBenchmarkDataModule,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("make_fake_data", ROOT / "configs/benchmarks/make_fake_data.py")
-fake = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fake)
-
 S2 = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"]
 SHUFFLED = ["B8A", "B02", "B12", "B04", "B01", "B11", "B08", "B03"]
 
@@ -30,7 +28,8 @@ SHUFFLED = ["B8A", "B02", "B12", "B04", "B01", "B11", "B08", "B03"]
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("benchmarks")
-    fake.main([str(root)])
+    for name, make in (("eurosat", make_eurosat), ("bigearthnet", make_bigearthnet), ("oscd", make_oscd)):
+        make(root / name)
     return root
 
 
@@ -45,7 +44,7 @@ def run_hooks(dm, batch, stage: str):
 def channel_bands(image: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> list[str]:
     """Decode which band each channel of a normalised ``[B, C, H, W]`` batch holds (fake data: one level per band)."""
     raw = image * std[None, :, None, None] + mean[None, :, None, None]
-    return [fake.band_from_value(float(raw[:, c].mean())) for c in range(image.shape[1])]
+    return [band_from_value(float(raw[:, c].mean())) for c in range(image.shape[1])]
 
 
 def test_eurosat_reads_bands_by_name_in_the_models_order_at_128_px(data):
@@ -53,7 +52,7 @@ def test_eurosat_reads_bands_by_name_in_the_models_order_at_128_px(data):
     dm.setup("fit")
     raw = next(iter(dm.train_dataloader()))
     # The files store B8A last; the batch has it 9th, as asked.
-    assert [fake.band_from_value(float(raw["image"][:, c].mean())) for c in range(12)] == S2
+    assert [band_from_value(float(raw["image"][:, c].mean())) for c in range(12)] == S2
     out = run_hooks(dm, raw, "val")
     assert out["image"].shape == (4, 12, 128, 128) and out["label"].shape == (4,)
     # normalised with TorchGeo's EuroSAT statistics of the same band names

@@ -18,6 +18,9 @@ import pytest
 import rasterio
 import torch
 import yaml
+from data.bigearthnet.data import make_bigearthnet
+from data.eurosat.data import make_eurosat
+from data.oscd.data import make_oscd
 
 ROOT = Path(__file__).resolve().parents[1]
 TERRATORCH = shutil.which("terratorch", path=str(Path(sys.executable).parent)) or "terratorch"
@@ -300,9 +303,10 @@ def test_probe_and_lora_configs_keep_the_pretrained_encoder(config, pretrained, 
 
 @pytest.fixture(scope="module")
 def fake_benchmarks(tmp_path_factory) -> Path:
-    """Tiny EuroSAT / BigEarthNet / OSCD in TorchGeo's on-disk layout (configs/benchmarks/make_fake_data.py)."""
+    """Tiny EuroSAT / BigEarthNet / OSCD in TorchGeo's on-disk layout (tests/data/<name>/data.py)."""
     root = tmp_path_factory.mktemp("fake_benchmarks")
-    subprocess.run([sys.executable, "configs/benchmarks/make_fake_data.py", str(root)], cwd=ROOT, check=True, capture_output=True)
+    for name, make in (("eurosat", make_eurosat), ("bigearthnet", make_bigearthnet), ("oscd", make_oscd)):
+        make(root / name)
     return root
 
 
