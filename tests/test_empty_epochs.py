@@ -3,8 +3,10 @@
 from types import SimpleNamespace
 
 import pytest
+from data.eurosat.data import make_eurosat
+from data.oscd.data import make_oscd
 
-from terratorch_specmae.datamodules import OSCDBenchmarkDataModule
+from terratorch_specmae.datamodules import EuroSATBenchmarkDataModule, OSCDBenchmarkDataModule
 from terratorch_specmae.datamodules.benchmarks import require_training_batches
 
 
@@ -28,3 +30,16 @@ def test_a_training_split_smaller_than_a_batch_is_an_error():
 def test_oscd_validation_share_must_leave_training_regions(pct):
     with pytest.raises(ValueError, match=rf"OSCD val_split_pct must be in \[0, 1\), got {pct}"):
         OSCDBenchmarkDataModule(val_split_pct=pct)
+
+
+def test_on_fake_files_in_torchgeos_layout(tmp_path):
+    eurosat = EuroSATBenchmarkDataModule(root=str(make_eurosat(tmp_path / "eurosat")), batch_size=10_000)
+    with pytest.raises(ValueError, match=r"EuroSAT: the training split has \d+ samples, fewer than batch_size 10000"):
+        eurosat.setup("fit")
+    oscd = OSCDBenchmarkDataModule(root=str(make_oscd(tmp_path / "oscd")), val_split_pct=0, batch_size=1)
+    oscd.setup("fit")
+    regions = len(oscd.train_dataset.dataset)
+    assert len(oscd.val_dataset) == 0 and len(oscd.train_dataset) == regions  # val_split_pct 0: every region trains
+    oscd = OSCDBenchmarkDataModule(root=str(tmp_path / "oscd"), val_split_pct=0.01, batch_size=1)
+    oscd.setup("fit")
+    assert len(oscd.val_dataset) == 1 and len(oscd.train_dataset) == regions - 1  # asked for some: at least one
