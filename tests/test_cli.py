@@ -1,14 +1,23 @@
-"""End-to-end runs of the stock ``terratorch`` command, each in a fresh process (slow).
+"""End-to-end runs of the stock ``terratorch`` command (slow).
 
 They prove that our configs run with plain ``terratorch fit -c …``, that a Prithvi-style
 config runs with our backbone name and one extra line, and that encoder weights travel from
 a pretraining checkpoint into a fine-tuning run.
+
+Most runs are in this process (tests/cli_runner.py's ``run_cli``: what the command does,
+without the ~15 s a fresh Python spends importing TerraTorch). A fresh ``terratorch`` process
+(``terratorch_process``) where the test is about one: the Prithvi-config tests (our backbone
+registered at start-up through the config's extra line, or through
+TERRATORCH_CUSTOM_MODULE_PATH; plain ``terratorch fit -c`` from a fresh process), the Hub loads
+(HF_ENDPOINT, HF_HUB_CACHE and HF_HUB_OFFLINE are read when huggingface_hub is imported) and the
+DDP runs (Lightning launches the other rank from the command line); examples/gallery.py runs as
+a script and starts its own. test_run_reliability.py runs a shipped config from a fresh process
+too (the same-seed test's first run).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+import importlib.metadata
 import subprocess
 import sys
 from pathlib import Path
@@ -18,38 +27,21 @@ import pytest
 import rasterio
 import torch
 import yaml
+from cli_runner import ROOT, only, run_cli, run_script, terratorch_process
 from data.bigearthnet.data import make_bigearthnet
 from data.eurosat.data import make_eurosat
 from data.oscd.data import make_oscd
 
-ROOT = Path(__file__).resolve().parents[1]
-TERRATORCH = shutil.which("terratorch", path=str(Path(sys.executable).parent)) or "terratorch"
 QUICK = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1"]
 
 pytestmark = pytest.mark.slow
-
-
-def terratorch(*args: str, cwd: Path = ROOT, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k != "TERRATORCH_CUSTOM_MODULE_PATH"}
-    result = subprocess.run(
-        [TERRATORCH, *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=900
-    )
-    if check:
-        assert result.returncode == 0, f"terratorch {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
-    return result
-
-
-def only(paths) -> Path:
-    paths = sorted(paths)
-    assert len(paths) == 1, paths
-    return paths[0]
 
 
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory) -> Path:
     """Pretrain 1 epoch with configs/specmae_pretrain_s2mae.yaml; return its checkpoint."""
     out = tmp_path_factory.mktemp("pretrain")
-    terratorch("fit", "-c", "configs/specmae_pretrain_s2mae.yaml", *QUICK, f"--trainer.default_root_dir={out}")
+    run_cli("fit", "-c", "configs/specmae_pretrain_s2mae.yaml", *QUICK, f"--trainer.default_root_dir={out}")
     pngs = list(out.rglob("reconstructions/reconstruction_epoch000.png"))
     assert pngs and pngs[0].stat().st_size > 10_000, "the reconstruction callback wrote no picture"
     return only(out.rglob("last.ckpt"))
@@ -60,18 +52,35 @@ def test_pretraining_checkpoint_holds_the_mae(pretrained):
     assert "model.encoder.tokenizer.proj.weight" in state and "model.decoder.pred.weight" in state
 
 
-def test_segmentation_fine_tunes_from_the_pretraining_checkpoint(pretrained, tmp_path):
-    """With a frozen encoder the fine-tuned checkpoint must hold exactly the pretrained encoder."""
-    terratorch(
-        "fit",
-        "-c",
+@pytest.fixture(scope="module")
+def fit_once(tmp_path_factory):
+    """``fit(config, *args)``: ``terratorch fit -c config QUICK *args`` run once per distinct command in
+    this module; returns the run's root folder, which the tests that share it only read."""
+    roots: dict[tuple[str, ...], Path] = {}
+
+    def fit(config: str, *args: str) -> Path:
+        if (config, *args) not in roots:
+            root = tmp_path_factory.mktemp(Path(config).stem)
+            run_cli("fit", "-c", config, *QUICK, f"--trainer.default_root_dir={root}", *args)
+            roots[(config, *args)] = root
+        return roots[(config, *args)]
+
+    return fit
+
+
+@pytest.fixture(scope="module")
+def seg_finetuned(pretrained, fit_once) -> Path:
+    """configs/specmae_seg.yaml fine-tuned from the pretraining checkpoint, encoder frozen; its root folder."""
+    return fit_once(
         "configs/specmae_seg.yaml",
-        *QUICK,
-        f"--trainer.default_root_dir={tmp_path}",
         f"--model.init_args.model_args.backbone_ckpt_path={pretrained}",
         "--model.init_args.freeze_backbone=true",
     )
-    finetuned = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
+
+
+def test_segmentation_fine_tunes_from_the_pretraining_checkpoint(pretrained, seg_finetuned, tmp_path):
+    """With a frozen encoder the fine-tuned checkpoint must hold exactly the pretrained encoder."""
+    finetuned = torch.load(only(seg_finetuned.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
     source = torch.load(pretrained, map_location="cpu", weights_only=True)["state_dict"]
     encoder_keys = [k for k in source if k.startswith("model.encoder.")]
     assert len(encoder_keys) > 100
@@ -79,16 +88,16 @@ def test_segmentation_fine_tunes_from_the_pretraining_checkpoint(pretrained, tmp
         assert torch.equal(finetuned[key], source[key]), key
     decoder = [k for k in finetuned if k.startswith("model.decoder.")]
     assert decoder, "the fine-tuned model has a segmentation decoder"
-    assert list(tmp_path.rglob("predictions/segmentation_epoch000.png"))
+    assert list(seg_finetuned.rglob("predictions/segmentation_epoch000.png"))
 
     # terratorch predict writes one class map per chip, georeferenced like its input
     chips = ROOT / "examples/data/olinda_l7/val/images"
     out = tmp_path / "maps"
-    terratorch(
+    run_cli(
         "predict",
         "-c",
         "configs/specmae_seg.yaml",
-        f"--ckpt_path={only(tmp_path.rglob('last.ckpt'))}",
+        f"--ckpt_path={only(seg_finetuned.rglob('last.ckpt'))}",
         f"--predict_output_dir={out}",
         f"--data.init_args.predict_data_root={chips}",
         f"--trainer.default_root_dir={tmp_path / 'predict'}",
@@ -101,7 +110,7 @@ def test_segmentation_fine_tunes_from_the_pretraining_checkpoint(pretrained, tmp
 
 
 def test_classification_config(tmp_path):
-    terratorch("fit", "-c", "configs/specmae_cls.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}")
+    run_cli("fit", "-c", "configs/specmae_cls.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}")
     assert list(tmp_path.rglob("last.ckpt"))
     assert list(tmp_path.rglob("predictions/classification_epoch000.png"))
 
@@ -116,7 +125,8 @@ def test_prithvi_config_with_our_backbone_and_one_extra_line(tmp_path):
     assert len(swapped.splitlines()) == len(text.splitlines()) + 1
     config = tmp_path / "swapped.yaml"
     config.write_text(swapped)
-    terratorch("fit", "-c", str(config), *QUICK, f"--trainer.default_root_dir={tmp_path}")
+    # a fresh process: the extra line's import is what registers our backbone before the model is built
+    terratorch_process("fit", "-c", str(config), *QUICK, f"--trainer.default_root_dir={tmp_path}")
     saved = yaml.safe_load(only(tmp_path.rglob("config.yaml")).read_text())
     assert saved["model"]["init_args"]["model_args"]["backbone"] == "s2mae_vit_tiny"
     assert list(tmp_path.rglob("*.ckpt"))
@@ -144,17 +154,17 @@ def test_prithvi_config_without_the_extra_line_needs_the_environment_variable(tm
     config = tmp_path / "swapped.yaml"
     config.write_text(swapped)
     args = ("fit", "-c", str(config), "--trainer.fast_dev_run=true", f"--trainer.default_root_dir={tmp_path}")
-    failed = terratorch(*args, check=False)
+    failed = terratorch_process(*args, check=False)  # fresh processes: registration happens at start-up
     assert failed.returncode != 0 and "s2mae_vit_tiny could not be instantiated" in failed.stderr
     package_dir = str(Path(terratorch_specmae.__file__).parent)
-    terratorch(*args, env={"TERRATORCH_CUSTOM_MODULE_PATH": package_dir})
+    terratorch_process(*args, env={"TERRATORCH_CUSTOM_MODULE_PATH": package_dir})
 
 
 @pytest.fixture(scope="module")
 def sigmae_pretrained(tmp_path_factory) -> Path:
     """Pretrain with configs/specmae_pretrain_sigmae.yaml (2 short epochs); return its checkpoint."""
     out = tmp_path_factory.mktemp("pretrain_sigmae")
-    terratorch(
+    run_cli(
         "fit", "-c", "configs/specmae_pretrain_sigmae.yaml", "--trainer.max_epochs=2", "--trainer.limit_train_batches=2",
         "--trainer.limit_val_batches=1", f"--trainer.default_root_dir={out}",
     )
@@ -173,7 +183,7 @@ def test_sigmae_pretraining_checkpoint_holds_a_2d_patch_mae(sigmae_pretrained):
 def test_fine_tune_configs_take_a_sigmae_backbone_by_name(sigmae_pretrained, tmp_path):
     sigmae = ["--model.init_args.model_args.backbone=sigmae_vit_tiny"]  # the configs set backbone_patch_size: 8
     seg = tmp_path / "seg"
-    terratorch(
+    run_cli(
         "fit", "-c", "configs/specmae_seg.yaml", *QUICK, *sigmae, f"--trainer.default_root_dir={seg}",
         f"--model.init_args.model_args.backbone_ckpt_path={sigmae_pretrained}", "--model.init_args.freeze_backbone=true",
     )
@@ -183,7 +193,7 @@ def test_fine_tune_configs_take_a_sigmae_backbone_by_name(sigmae_pretrained, tmp
     assert len(encoder_keys) > 100
     assert all(torch.equal(finetuned[k], source[k]) for k in encoder_keys)
     cls = tmp_path / "cls"
-    terratorch("fit", "-c", "configs/specmae_cls.yaml", *QUICK, *sigmae, f"--trainer.default_root_dir={cls}")
+    run_cli("fit", "-c", "configs/specmae_cls.yaml", *QUICK, *sigmae, f"--trainer.default_root_dir={cls}")
     saved = yaml.safe_load(only(cls.rglob("config.yaml")).read_text())
     assert saved["model"]["init_args"]["model_args"]["backbone"] == "sigmae_vit_tiny"
     assert list(cls.rglob("predictions/classification_epoch000.png"))
@@ -192,14 +202,14 @@ def test_fine_tune_configs_take_a_sigmae_backbone_by_name(sigmae_pretrained, tmp
 def test_mrs_pretraining_then_hsi_pixel_classification_and_scene_map(tmp_path):
     """MRS config → SS-MAE checkpoint → HSI classification config (frozen backbone) → terratorch predict map."""
     pre = tmp_path / "pre"
-    terratorch("fit", "-c", "configs/specmae_pretrain_mrs.yaml", *QUICK, f"--trainer.default_root_dir={pre}")
+    run_cli("fit", "-c", "configs/specmae_pretrain_mrs.yaml", *QUICK, f"--trainer.default_root_dir={pre}")
     ckpt = only(pre.rglob("last.ckpt"))
     source = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     assert source["model.spectral.encoder.tokenizer.proj.weight"].shape == (256, 1, 1, 7, 7)  # Linear(P·P → D) per band
     assert source["model.spatial.encoder.tokenizer.proj.weight"].shape == (256, 1, 49, 1, 1)  # 1×1 conv over 49 bands
 
     cls = tmp_path / "cls"
-    terratorch(
+    run_cli(
         "fit", "-c", "configs/specmae_hsi_cls.yaml", *QUICK, f"--trainer.default_root_dir={cls}",
         f"--model.init_args.model_args.backbone_ckpt_path={ckpt}", "--model.init_args.freeze_backbone=true",
     )
@@ -211,7 +221,7 @@ def test_mrs_pretraining_then_hsi_pixel_classification_and_scene_map(tmp_path):
             assert torch.equal(finetuned[key.replace(f"model.{branch}.encoder.", f"model.encoder.{branch}.")], source[key])
 
     maps = tmp_path / "maps"
-    terratorch(
+    run_cli(
         "predict", "-c", "configs/specmae_hsi_cls.yaml", f"--ckpt_path={only(cls.rglob('last.ckpt'))}",
         f"--predict_output_dir={maps}", f"--trainer.default_root_dir={tmp_path / 'predict'}",
     )
@@ -222,19 +232,18 @@ def test_mrs_pretraining_then_hsi_pixel_classification_and_scene_map(tmp_path):
 
 
 def test_mrs_example_script_shows_less_leakage_than_random(tmp_path):
-    out = tmp_path / "mrs.png"
-    result = subprocess.run([sys.executable, str(ROOT / "examples/mrs_masking.py"), "--landsat", "--out", str(out)],
-                            capture_output=True, text=True, check=True, cwd=tmp_path)
+    out = tmp_path / "mrs.png"  # the script, run as __main__ in this process
+    stdout = run_script(ROOT / "examples/mrs_masking.py", "--landsat", "--out", str(out), cwd=tmp_path)
     leak = {line.split(":")[0].strip(): float(line.split("mean cosine ")[1].split(",")[0])
-            for line in result.stdout.splitlines() if "mean cosine" in line}
+            for line in stdout.splitlines() if "mean cosine" in line}
     assert leak["MRS"] < leak["random"] - 0.1  # the masked bands' best visible stand-in is less similar under MRS
     assert out.stat().st_size > 20_000
 
 
 @pytest.mark.parametrize("backbone", ["s2mae_vit_tiny", "sigmae_vit_tiny"])
 def test_multilabel_config_with_either_backbone_by_name(backbone, tmp_path):
-    terratorch("fit", "-c", "configs/specmae_multilabel.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
-               f"--model.init_args.model_args.backbone={backbone}")
+    run_cli("fit", "-c", "configs/specmae_multilabel.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
+            f"--model.init_args.model_args.backbone={backbone}")
     saved = yaml.safe_load(only(tmp_path.rglob("config.yaml")).read_text())
     assert saved["model"]["init_args"]["model_args"]["backbone"] == backbone
     state = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
@@ -246,20 +255,19 @@ def test_multilabel_config_with_either_backbone_by_name(backbone, tmp_path):
 
 
 @pytest.mark.parametrize("backbone", ["s2mae_vit_tiny", "sigmae_vit_tiny"])
-def test_change_detection_config_with_either_backbone_by_name(backbone, tmp_path):
-    terratorch("fit", "-c", "configs/specmae_cd.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
-               f"--model.init_args.model_args.backbone={backbone}")
-    state = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
+def test_change_detection_config_with_either_backbone_by_name(backbone, fit_once):
+    root = fit_once("configs/specmae_cd.yaml", f"--model.init_args.model_args.backbone={backbone}")
+    state = torch.load(only(root.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
     # one encoder, shared by both dates (TerraTorch's TemporalWrapper around our backbone; its prefix is its own)
     proj = [k for k in state if k.endswith("tokenizer.proj.weight")]
     assert len(proj) == 1 and proj[0].startswith("model.encoder."), proj
-    assert list(tmp_path.rglob("predictions/segmentation_epoch000.png"))
+    assert list(root.rglob("predictions/segmentation_epoch000.png"))
 
 
 @pytest.mark.parametrize("backbone", ["s2mae_vit_tiny", "sigmae_vit_tiny"])
 def test_object_extraction_config_with_either_backbone_by_name(backbone, tmp_path):
-    terratorch("fit", "-c", "configs/specmae_objext.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
-               f"--model.init_args.model_args.backbone={backbone}", "--model.init_args.freeze_backbone=true")
+    run_cli("fit", "-c", "configs/specmae_objext.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
+            f"--model.init_args.model_args.backbone={backbone}", "--model.init_args.freeze_backbone=true")
     state = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
     heads = [tuple(v.shape) for k, v in state.items() if k.startswith("model.head") and v.ndim == 4]
     assert heads[-1] == (2, 128, 1, 1)  # other / water, by shape (TerraTorch's head layout is its own)
@@ -268,8 +276,8 @@ def test_object_extraction_config_with_either_backbone_by_name(backbone, tmp_pat
 
 @pytest.mark.parametrize("backbone", ["s2mae_vit_tiny", "sigmae_vit_tiny"])
 def test_object_detection_config_with_either_backbone_by_name(backbone, tmp_path):
-    terratorch("fit", "-c", "configs/specmae_det.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
-               f"--model.init_args.model_args.backbone={backbone}")
+    run_cli("fit", "-c", "configs/specmae_det.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
+            f"--model.init_args.model_args.backbone={backbone}")
     state = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
     # Faster R-CNN around our encoder + TerraTorch's FPN neck; 3 classes (background, water body, green space)
     assert "model.torchvision_model.backbone.backbone.tokenizer.proj.weight" in state
@@ -281,8 +289,8 @@ def test_object_detection_config_with_either_backbone_by_name(backbone, tmp_path
 @pytest.mark.parametrize("config", ["specmae_seg_probe", "specmae_multilabel_linear_probe", "specmae_seg_lora"])
 def test_probe_and_lora_configs_keep_the_pretrained_encoder(config, pretrained, tmp_path):
     """Frozen probes and LoRA fine-tune around the pretrained encoder without moving its weights."""
-    terratorch("fit", "-c", f"configs/{config}.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
-               f"--model.init_args.model_args.backbone_ckpt_path={pretrained}")
+    run_cli("fit", "-c", f"configs/{config}.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
+            f"--model.init_args.model_args.backbone_ckpt_path={pretrained}")
     tuned = torch.load(only(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
     source = torch.load(pretrained, map_location="cpu", weights_only=True)["state_dict"]
     encoder = {k[len("model.encoder."):]: v for k, v in source.items() if k.startswith("model.encoder.")}
@@ -313,7 +321,7 @@ def fake_benchmarks(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("name, classes", [("eurosat", 10), ("bigearthnet", 19), ("oscd", 2)])
 def test_benchmark_configs_run_on_fake_files_in_torchgeos_layout(name, classes, fake_benchmarks, tmp_path):
     """The papers' benchmark configs, as shipped but for a tiny backbone and the fake data root."""
-    terratorch(
+    run_cli(
         "fit", "-c", f"configs/benchmarks/{name}.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
         f"--data.init_args.root={fake_benchmarks / name}", "--data.init_args.download=false",
         "--data.init_args.num_workers=0", "--data.init_args.batch_size=2", "--trainer.precision=32",
@@ -324,7 +332,7 @@ def test_benchmark_configs_run_on_fake_files_in_torchgeos_layout(name, classes, 
     assert state["model.head.head.2.weight"].shape[0] == classes
     patch_embed = next(v for k, v in state.items() if k.endswith("tokenizer.proj.weight"))
     assert patch_embed.shape == (192, 1, 3, 8, 8)  # cube tokens over the 12 named bands
-    terratorch(
+    run_cli(
         "test", "-c", f"configs/benchmarks/{name}.yaml", f"--ckpt_path={ckpt}", f"--trainer.default_root_dir={tmp_path}",
         f"--data.init_args.root={fake_benchmarks / name}", "--data.init_args.download=false",
         "--data.init_args.num_workers=0", "--data.init_args.batch_size=2", "--trainer.precision=32",
@@ -349,17 +357,17 @@ def mosaic_of(chip_dir: Path, path: Path) -> tuple[dict, np.ndarray]:
     return profile, mosaic
 
 
-def test_tiled_prediction_of_a_scene_larger_than_the_chips(tmp_path):
+def test_tiled_prediction_of_a_scene_larger_than_the_chips(seg_finetuned, tmp_path):
     """terratorch predict on the validation area mosaicked into one scene, by TerraTorch's
-    tiled_inference and by our flat-memory SceneTilesDataModule + SceneWriter."""
-    terratorch("fit", "-c", "configs/specmae_seg.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path / 'fit'}")
-    ckpt = only((tmp_path / "fit").rglob("last.ckpt"))
+    tiled_inference and by our flat-memory SceneTilesDataModule + SceneWriter (with the fine-tuned
+    segmentation model of test_segmentation_fine_tunes_from_the_pretraining_checkpoint)."""
+    ckpt = only(seg_finetuned.rglob("last.ckpt"))
     scene = tmp_path / "scene" / "olinda_val_area.tif"
     profile, mosaic = mosaic_of(ROOT / "examples/data/olinda_l7/val/images", scene)
     assert mosaic.shape[1:] == (96, 349)  # larger than the 64 px training chips, and not a multiple of them
 
     out = tmp_path / "maps"
-    terratorch(
+    run_cli(
         "predict", "-c", "configs/specmae_seg.yaml", f"--ckpt_path={ckpt}",
         f"--predict_output_dir={out}", f"--data.init_args.predict_data_root={scene.parent}",
         "--model.init_args.tiled_inference_parameters={h_crop: 64, w_crop: 64, h_stride: 48, w_stride: 48}",
@@ -370,7 +378,7 @@ def test_tiled_prediction_of_a_scene_larger_than_the_chips(tmp_path):
         assert set(np.unique(pred.read(1))) <= {0, 1, 2}
 
     tiles_out = tmp_path / "tile_maps"
-    terratorch(
+    run_cli(
         "predict", "-c", "configs/specmae_seg.yaml", "-c", "configs/predict_scene.yaml", f"--ckpt_path={ckpt}",
         f"--data.init_args.scene={scene}", f"--predict_output_dir={tiles_out}",
         f"--trainer.default_root_dir={tmp_path / 'predict_tiles'}",
@@ -382,16 +390,17 @@ def test_tiled_prediction_of_a_scene_larger_than_the_chips(tmp_path):
     assert set(np.unique(classes)) <= {0, 1, 2}
 
 
-def test_change_detection_of_a_scene_larger_than_the_chips(tmp_path):
-    """Flat-memory tiled change detection: a fine-tuned siamese model maps a mosaicked pair of dates."""
-    terratorch("fit", "-c", "configs/specmae_cd.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path / 'fit'}")
+def test_change_detection_of_a_scene_larger_than_the_chips(fit_once, tmp_path):
+    """Flat-memory tiled change detection: a fine-tuned siamese model maps a mosaicked pair of dates
+    (the S2MAE one of test_change_detection_config_with_either_backbone_by_name)."""
+    fit = fit_once("configs/specmae_cd.yaml", "--model.init_args.model_args.backbone=s2mae_vit_tiny")
     pair = tmp_path / "scene" / "olinda_val_pairs.tif"
     profile, mosaic = mosaic_of(ROOT / "examples/data/olinda_l7_cd/val/images", pair)
     assert mosaic.shape == (12, 96, 349)
     out = tmp_path / "maps"
-    terratorch(
+    run_cli(
         "predict", "-c", "configs/specmae_cd.yaml", "-c", "configs/predict_scene_cd.yaml",
-        f"--ckpt_path={only((tmp_path / 'fit').rglob('last.ckpt'))}", f"--data.init_args.scene={pair}",
+        f"--ckpt_path={only(fit.rglob('last.ckpt'))}", f"--data.init_args.scene={pair}",
         f"--predict_output_dir={out}", f"--trainer.default_root_dir={tmp_path / 'predict'}",
     )
     with rasterio.open(out / "olinda_val_pairs_pred.tif") as pred:
@@ -432,7 +441,7 @@ def test_progressive_pretraining_stage2_continues_from_stage1(pretrained, tmp_pa
     # groups (BLUE GREEN RED) (NIR_BROAD SWIR_1 SWIR_2) → (B02 B03 B04) (B08): the same rows
     assert torch.equal(stage2.encoder.pos_embed.spectral, stage1["model.encoder.pos_embed.spectral"])
     assert stage2.encoder.pos_embed.spatial.shape == (1, 36, 192)  # 8×8 → 6×6
-    terratorch(
+    run_cli(
         "fit", "-c", "configs/specmae_pretrain_s2mae_stage2.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
         f"--model.init_args.model_args.ckpt_path={pretrained}",
     )  # fmt: skip
@@ -447,19 +456,23 @@ def test_exported_folder_fine_tunes_locally_and_through_a_hub_endpoint(pretraine
     from hub_server import LocalHub
 
     folder = tmp_path / "s2mae-tiny-olinda"
-    exporter = shutil.which("specmae-weights", path=str(Path(sys.executable).parent))
-    result = subprocess.run([exporter, "export", str(pretrained), str(folder), "--encoder-only"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # the installed specmae-weights command's function, run in this process
+    (exporter,) = importlib.metadata.entry_points(group="console_scripts", name="specmae-weights")
+    assert exporter.value == "terratorch_specmae.cli:main"
+    exporter.load()(["export", str(pretrained), str(folder), "--encoder-only"])
     card = (folder / "README.md").read_text()
     assert "| SWIR_1 | 1610 | 91.2848 | 32.136 |" in card  # the run's normalisation, from its config.yaml
     assert "GenericMultiModalDataModule over examples/data/olinda_l7/train/images" in card
     source = torch.load(pretrained, map_location="cpu", weights_only=True)["state_dict"]
 
     def fine_tune(ckpt: str, out: Path, env: dict | None = None) -> None:
-        terratorch(
-            "fit", "-c", "configs/specmae_seg.yaml", *QUICK, f"--trainer.default_root_dir={out}",
-            f"--model.init_args.model_args.backbone_ckpt_path={ckpt}", "--model.init_args.freeze_backbone=true", env=env,
-        )  # fmt: skip
+        args = ("fit", "-c", "configs/specmae_seg.yaml", *QUICK, f"--trainer.default_root_dir={out}",
+                f"--model.init_args.model_args.backbone_ckpt_path={ckpt}",
+                "--model.init_args.freeze_backbone=true")  # fmt: skip
+        if env is None:
+            run_cli(*args)
+        else:  # huggingface_hub reads HF_ENDPOINT, HF_HUB_CACHE and HF_HUB_OFFLINE when imported: a fresh process
+            terratorch_process(*args, env=env)
         tuned = torch.load(only(out.rglob("last.ckpt")), map_location="cpu", weights_only=True)["state_dict"]
         for key in (k for k in source if k.startswith("model.encoder.")):
             assert torch.equal(tuned[key], source[key]), key
@@ -498,7 +511,12 @@ def test_ddp_on_two_cpu_processes_matches_one_process_with_the_same_global_batch
     }
     weights = {}
     for name, args in runs.items():
-        terratorch("fit", "-c", str(config), *args, "--trainer.limit_val_batches=1", f"--trainer.default_root_dir={tmp_path / name}")
+        argv = ("fit", "-c", str(config), *args, "--trainer.limit_val_batches=1",
+                f"--trainer.default_root_dir={tmp_path / name}")  # fmt: skip
+        if name == "ddp":  # Lightning launches the other rank from the command line: a real process
+            terratorch_process(*argv)
+        else:
+            run_cli(*argv)
         ckpt = torch.load(only((tmp_path / name).rglob("last.ckpt")), map_location="cpu", weights_only=True)
         weights[name] = torch.cat([v.float().flatten() for k, v in sorted(ckpt["state_dict"].items())])
     step = (weights["single"] - weights["one_step"]).norm()
@@ -507,7 +525,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process_with_the_same_global_batch
 
 
 def test_pretraining_runs_under_ddp_from_the_same_yaml(tmp_path):
-    terratorch(
+    terratorch_process(
         "fit", "-c", "configs/specmae_pretrain_s2mae.yaml", *QUICK, "--trainer.strategy=ddp", "--trainer.devices=2",
         "--trainer.accelerator=cpu", "--data.init_args.batch_size=4", f"--trainer.default_root_dir={tmp_path}",
     )  # fmt: skip

@@ -1,5 +1,6 @@
 """Runs that are interrupted, resumed or repeated: nothing is lost, last.ckpt is the last epoch, and
-same-seed runs are identical. The ``terratorch`` runs are slow (a fresh process each)."""
+same-seed runs are identical. The ``terratorch`` runs are slow; they run in this process (``run_cli``)
+but where a real process is the point: the run that is killed, and one of the same-seed runs."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from test_cli import ROOT, TERRATORCH, only, terratorch
+from cli_runner import CUSTOM_MODULES, ROOT, TERRATORCH, only, run_cli, terratorch_process
 
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 
@@ -55,8 +56,8 @@ def test_last_ckpt_is_the_last_epoch_when_the_monitor_did_not_improve(tmp_path):
             callback["init_args"]["mode"] = "max"  # "improves" only if the validation loss rises
     path = tmp_path / "s2mae.yaml"
     path.write_text(yaml.safe_dump(config))
-    terratorch("fit", "-c", str(path), "--trainer.max_epochs=3", "--trainer.limit_train_batches=2",
-               "--trainer.limit_val_batches=1", f"--trainer.default_root_dir={tmp_path}")  # fmt: skip
+    run_cli("fit", "-c", str(path), "--trainer.max_epochs=3", "--trainer.limit_train_batches=2",
+            "--trainer.limit_val_batches=1", f"--trainer.default_root_dir={tmp_path}")  # fmt: skip
     last = _state(only(tmp_path.rglob("last.ckpt")))
     assert (last["epoch"], last["global_step"]) == (2, 6)
     best = only(p for p in tmp_path.rglob("*.ckpt") if p.name != "last.ckpt")
@@ -66,12 +67,15 @@ def test_last_ckpt_is_the_last_epoch_when_the_monitor_did_not_improve(tmp_path):
 @pytest.mark.slow
 def test_same_seed_runs_are_identical(tmp_path):
     """Two uninterrupted runs of a shipped config (D4 augmentation, random 3D masks) with
-    seed_everything 0 end with bitwise equal weights; with another seed they differ."""
+    seed_everything 0 end with bitwise equal weights; with another seed they differ. Run "a" is a
+    fresh process and "b" this one, so that nothing a process draws for itself (its hash seed, say)
+    can hide behind the comparison."""
     states = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
-        terratorch("fit", "-c", "configs/specmae_pretrain_s2mae.yaml", "--trainer.max_epochs=1",
-                   "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=1", f"--seed_everything={seed}",
-                   f"--trainer.default_root_dir={tmp_path / name}")  # fmt: skip
+        run = terratorch_process if name == "a" else run_cli
+        run("fit", "-c", "configs/specmae_pretrain_s2mae.yaml", "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=1", f"--seed_everything={seed}",
+            f"--trainer.default_root_dir={tmp_path / name}")  # fmt: skip
         states[name] = _state(only((tmp_path / name).rglob("last.ckpt")))["state_dict"]
     assert states["a"].keys() == states["b"].keys()
     for key in states["a"]:
@@ -97,12 +101,12 @@ def test_a_killed_pretraining_run_resumes_from_last_ckpt(tmp_path):
     --ckpt_path last.ckpt: the run completes, the curriculum continues from the restored step (not
     from 0), the saliency pictures of points already passed are not redrawn, and every file
     written before the kill is still there, unchanged."""
-    epochs, batches = 8, 2
+    epochs, batches = 4, 2  # killed once its first last.ckpt is written (epoch 0): epochs left to resume
     common = ["-c", "configs/specmae_pretrain_sigmae.yaml", f"--trainer.max_epochs={epochs}",
               f"--trainer.limit_train_batches={batches}", "--trainer.limit_val_batches=1",
               "--trainer.log_every_n_steps=1", f"--trainer.default_root_dir={tmp_path}",
               "--trainer.logger=lightning.pytorch.loggers.CSVLogger", f"--trainer.logger.init_args.save_dir={tmp_path}"]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "TERRATORCH_CUSTOM_MODULE_PATH"}
+    env = {k: v for k, v in os.environ.items() if k != CUSTOM_MODULES}
     run = subprocess.Popen([TERRATORCH, "fit", *common], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
     try:
@@ -122,7 +126,7 @@ def test_a_killed_pretraining_run_resumes_from_last_ckpt(tmp_path):
     assert restored["epoch"] < epochs - 1, "the run finished before the kill: nothing to resume"
     restored_step = restored["global_step"]
 
-    terratorch("fit", *common, f"--ckpt_path={killed_ckpt}")
+    run_cli("fit", *common, f"--ckpt_path={killed_ckpt}")  # the resumed run need not be another process
     after = _snapshot(tmp_path)
     changed = [p for p, digest in before.items() if after.get(p) != digest]
     assert not changed, f"files written before the kill were changed or lost: {changed}"

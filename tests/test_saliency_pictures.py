@@ -1,12 +1,11 @@
 """Saliency pictures: the training callback and the example script on the real Landsat scene."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import lightning.pytorch as pl
 import pytest
 import torch
+from cli_runner import run_script
 from PIL import Image
 from torch.utils.data import DataLoader
 
@@ -65,13 +64,11 @@ def test_callback_refuses_a_model_without_saliency_masking(tmp_path):
 
 @pytest.mark.slow
 def test_example_script_on_the_landsat_scene(tmp_path):
+    """examples/saliency_masking.py, run as __main__ in this process (the model alone, no terratorch run)."""
     out = tmp_path / "saliency.png"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples/saliency_masking.py"), "--out", str(out)],
-        capture_output=True, text=True, check=True, cwd=tmp_path,
-    )
-    assert "scene (6, 256, 349), 1408 patches of 8 px" in result.stdout
-    lines = [line for line in result.stdout.splitlines() if line.startswith("progress")]
+    stdout = run_script(ROOT / "examples/saliency_masking.py", "--out", str(out), cwd=tmp_path)
+    assert "scene (6, 256, 349), 1408 patches of 8 px" in stdout
+    lines = [line for line in stdout.splitlines() if line.startswith("progress")]
     assert len(lines) == 3
     # as γ grows the hidden tokens get more salient than the visible ones
     gaps = [float(line.split("hidden tokens ")[1].split(",")[0]) - float(line.split("visible tokens ")[1]) for line in lines]
