@@ -321,13 +321,15 @@ def fake_benchmarks(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("name, classes", [("eurosat", 10), ("bigearthnet", 19), ("oscd", 2)])
 def test_benchmark_configs_run_on_fake_files_in_torchgeos_layout(name, classes, fake_benchmarks, tmp_path):
     """The papers' benchmark configs, as shipped but for a tiny backbone and the fake data root."""
-    run_cli(
+    fit = run_cli(
         "fit", "-c", f"configs/benchmarks/{name}.yaml", *QUICK, f"--trainer.default_root_dir={tmp_path}",
         f"--data.init_args.root={fake_benchmarks / name}", "--data.init_args.download=false",
         "--data.init_args.num_workers=0", "--data.init_args.batch_size=2", "--trainer.precision=32",
         "--model.init_args.model_args.backbone=s2mae_vit_tiny",
     )  # fmt: skip
+    assert fit.trainer.global_step > 0  # optimizer steps happened: the epoch trained, not just "passed"
     ckpt = only(tmp_path.rglob("last.ckpt"))
+    assert torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"] == fit.trainer.global_step
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     assert state["model.head.head.2.weight"].shape[0] == classes
     patch_embed = next(v for k, v in state.items() if k.endswith("tokenizer.proj.weight"))
