@@ -166,7 +166,7 @@ def convert_spectralgpt(
     state = spectralgpt_state_to_ours(read_spectralgpt(path))
     kernel = state["encoder.tokenizer.proj.weight"]
     width, _, t, p, _ = kernel.shape
-    side = math.isqrt(state["encoder.pos_embed.spatial"].shape[1])
+    size = spectralgpt_source_layout(state, bands).img_size[0]  # square: the spatial table's side × p
     groups = state["encoder.pos_embed.spectral"].shape[1]
     if groups != math.ceil(len(bands) / t):
         raise ValueError(f"The checkpoint has {groups} spectral groups of {t} bands; the bands given are {len(bands)}: {list(bands)}.")
@@ -174,7 +174,7 @@ def convert_spectralgpt(
         raise ValueError(f"Cannot tell the number of heads of a width-{width} encoder; pass num_heads.")
     encoder = SpectralViT(
         bands=list(bands),
-        img_size=side * p,
+        img_size=size,
         patch_size=p,
         spectral_patch_size=t,
         embed_dim=width,
@@ -185,8 +185,8 @@ def convert_spectralgpt(
     )
     cfg = PretrainedCfg(
         bands=list(bands),
-        img_size=[side * p, side * p],
-        pretraining_data="fMoW-Sentinel (96 px)" + (", then BigEarthNet-S2 (128 px)" if side * p == 128 else ""),
+        img_size=[size, size],
+        pretraining_data="fMoW-Sentinel (96 px)" + (", then BigEarthNet-S2 (128 px)" if size == 128 else ""),
         masking="cube_random",
         mask_ratio=0.9,
         source=f"converted from the SpectralGPT checkpoint {Path(path).name} (Hong et al., TPAMI 2024)",
