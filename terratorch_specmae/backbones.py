@@ -107,6 +107,13 @@ def _split(options: dict, names: tuple[str, ...]) -> tuple[dict, dict]:
     return {k: v for k, v in options.items() if k in names}, {k: v for k, v in options.items() if k not in names}
 
 
+def _builder_options(kwargs: dict) -> tuple[dict, dict, dict]:
+    """A builder's keywords (command-line strings parsed) as ``(load, run, architecture)`` options."""
+    load, rest = _split(parse_command_line_values(kwargs), LOAD_OPTIONS)
+    run, architecture = _split(rest, RUN_OPTIONS)
+    return load, run, architecture
+
+
 def _is_true(value, name: str) -> bool:
     value = parse_command_line_values({name: value})[name]  # `--…backbone_pretrained=false` arrives as "false"
     if not isinstance(value, bool):
@@ -137,13 +144,11 @@ def build_backbone(size: str, family: str = "s2mae", pretrained: bool = False, p
     Load options and run switches are taken out first (see :func:`finish`). ``padding`` is
     TerraTorch's (it pads inputs before the backbone) and is not ours to use.
     """
-    kwargs = parse_command_line_values(kwargs)
+    load, run, kwargs = _builder_options(kwargs)
     if family not in FAMILIES:
         raise ValueError(f"Unknown model family {family!r}; expected one of {sorted(FAMILIES)}.")
     if size not in VIT_SIZES:
         raise ValueError(f"Unknown size {size!r}; expected one of {sorted(VIT_SIZES)}.")
-    load, kwargs = _split(kwargs, LOAD_OPTIONS)
-    run, kwargs = _split(kwargs, RUN_OPTIONS)
     model = SpectralViT(**{**VIT_SIZES[size], **FAMILIES[family]["encoder"], **kwargs})
     return finish(model, variant_name(family, size), pretrained, load, run)
 
@@ -154,9 +159,7 @@ def build_mae(size: str, family: str = "s2mae", pretrained: bool = False, **kwar
     ``ckpt_path`` loads encoder *and* decoder (a pretraining checkpoint to continue from, as
     progressive pretraining does), fitted to this model's bands and image size; weights of an
     encoder alone leave the decoder fresh (with a warning)."""
-    kwargs = parse_command_line_values(kwargs)
-    load, kwargs = _split(kwargs, LOAD_OPTIONS)
-    run, kwargs = _split(kwargs, RUN_OPTIONS)
+    load, run, kwargs = _builder_options(kwargs)
     mae_kwargs, kwargs = _split(kwargs, MAE_ARGS)
     encoder = build_backbone(size, family, **kwargs)
     model = SpectralMAE(encoder, **{**FAMILIES[family]["mae"], **mae_kwargs})
@@ -166,9 +169,7 @@ def build_mae(size: str, family: str = "s2mae", pretrained: bool = False, **kwar
 def build_ssmae(mae: bool, size: str = "base", pretrained: bool = False, padding: str | None = None, **kwargs):
     """SS-MAE's encoders (:class:`SSMAEEncoder`) or pretraining model (:class:`SSMAE`, ``mae=True``)
     of a named size; load options and run switches as :func:`finish` takes them."""
-    kwargs = parse_command_line_values(kwargs)
-    load, kwargs = _split(kwargs, LOAD_OPTIONS)
-    run, kwargs = _split(kwargs, RUN_OPTIONS)
+    load, run, kwargs = _builder_options(kwargs)
     model = (SSMAE if mae else SSMAEEncoder)(**{**SSMAE_SIZES[size], **kwargs})
     return finish(model, variant_name("ssmae", size), pretrained, load, run)
 
