@@ -262,6 +262,66 @@ class SeedAugmentations(pl.Callback):
             setattr(datamodule, name, seeded)
 
 
+class TiledPrediction(pl.Callback):
+    """Predicts with TerraTorch's ``tiled_inference`` at predict time, whatever the checkpoint says.
+
+    ``--model.init_args.tiled_inference_parameters=…`` next to ``--ckpt_path`` does nothing:
+    LightningCLI re-applies the checkpoint's saved hyper-parameters (the fit run's, usually
+    ``None``) over the command line. A callback is not part of those, so this one sets the task's
+    ``tiled_inference_parameters`` when prediction starts::
+
+        terratorch predict -c fit.yaml --ckpt_path last.ckpt \\
+          --trainer.callbacks+=terratorch_specmae.callbacks.TiledPrediction \\
+          --trainer.callbacks.init_args.crop=64 --trainer.callbacks.init_args.stride=48
+
+    ``crop`` / ``stride`` are square; ``h_crop``, ``w_crop``, ``h_stride``, ``w_stride`` override
+    one side. The other arguments are ``tiled_inference``'s; the task's own ``predict_step`` does
+    the tiling.
+    """
+
+    def __init__(
+        self,
+        crop: int = 224,
+        stride: int = 192,
+        h_crop: int | None = None,
+        w_crop: int | None = None,
+        h_stride: int | None = None,
+        w_stride: int | None = None,
+        delta: int = 8,
+        average_patches: bool = True,
+        blend_overlaps: bool = True,
+        batch_size: int = 16,
+        padding: str | bool = "reflect",
+    ):
+        sides = {
+            "h_crop": crop if h_crop is None else h_crop, "w_crop": crop if w_crop is None else w_crop,
+            "h_stride": stride if h_stride is None else h_stride, "w_stride": stride if w_stride is None else w_stride,
+        }  # fmt: skip
+        for name, value in sides.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TiledPrediction: {name} must be a positive number of pixels, got {value!r}.")
+        for side in ("h", "w"):
+            if sides[f"{side}_stride"] > sides[f"{side}_crop"]:
+                raise ValueError(
+                    f"TiledPrediction: {side}_stride ({sides[f'{side}_stride']}) must not exceed {side}_crop "
+                    f"({sides[f'{side}_crop']}), or pixels between tiles would never be predicted."
+                )
+        if batch_size < 1:
+            raise ValueError(f"TiledPrediction: batch_size must be at least 1, got {batch_size!r}.")
+        self.parameters = {
+            **sides, "delta": delta, "average_patches": average_patches, "blend_overlaps": blend_overlaps,
+            "batch_size": batch_size, "padding": padding,
+        }  # fmt: skip
+
+    def on_predict_start(self, trainer, pl_module) -> None:
+        if not hasattr(pl_module, "tiled_inference_parameters"):
+            raise TypeError(
+                "TiledPrediction needs a TerraTorch task whose predict_step tiles "
+                f"(one with tiled_inference_parameters, e.g. SemanticSegmentationTask), got {type(pl_module).__name__}."
+            )
+        pl_module.tiled_inference_parameters = dict(self.parameters)
+
+
 class ClassMapWriter(pl.Callback):
     """Assembles per-pixel predictions into a class map of the whole scene, as a GeoTIFF and a PNG.
 

@@ -359,22 +359,52 @@ def mosaic_of(chip_dir: Path, path: Path) -> tuple[dict, np.ndarray]:
     return profile, mosaic
 
 
-def test_tiled_prediction_of_a_scene_larger_than_the_chips(seg_finetuned, tmp_path):
+def test_tiled_prediction_of_a_scene_larger_than_the_chips(seg_finetuned, tmp_path, monkeypatch):
     """terratorch predict on the validation area mosaicked into one scene, by TerraTorch's
-    tiled_inference and by our flat-memory SceneTilesDataModule + SceneWriter (with the fine-tuned
-    segmentation model of test_segmentation_fine_tunes_from_the_pretraining_checkpoint)."""
+    tiled_inference (switched on at predict time by our TiledPrediction callback) and by our
+    flat-memory SceneTilesDataModule + SceneWriter (with the fine-tuned segmentation model of
+    test_segmentation_fine_tunes_from_the_pretraining_checkpoint)."""
+    import terratorch.tasks.segmentation_tasks as segmentation_tasks
+
+    tiled_calls = []
+    real_tiled_inference = segmentation_tasks.tiled_inference
+
+    def spy(model_forward, x, **kwargs):
+        tiled_calls.append((tuple(x.shape), kwargs))
+        return real_tiled_inference(model_forward, x, **kwargs)
+
+    monkeypatch.setattr(segmentation_tasks, "tiled_inference", spy)
     ckpt = only(seg_finetuned.rglob("last.ckpt"))
     scene = tmp_path / "scene" / "olinda_val_area.tif"
     profile, mosaic = mosaic_of(ROOT / "examples/data/olinda_l7/val/images", scene)
     assert mosaic.shape[1:] == (96, 349)  # larger than the 64 px training chips, and not a multiple of them
+    common = [
+        "predict", "-c", "configs/specmae_seg.yaml", f"--ckpt_path={ckpt}",
+        f"--data.init_args.predict_data_root={scene.parent}",
+    ]  # fmt: skip
+
+    # Why the callback exists: the model argument after --ckpt_path is replaced by the checkpoint's
+    # saved hyper-parameters (LightningCLI), so this prediction is not tiled.
+    run_cli(
+        *common, f"--predict_output_dir={tmp_path / 'untiled'}",
+        "--model.init_args.tiled_inference_parameters={h_crop: 64, w_crop: 64, h_stride: 48, w_stride: 48}",
+        f"--trainer.default_root_dir={tmp_path / 'predict_untiled'}",
+    )  # fmt: skip
+    assert tiled_calls == []
 
     out = tmp_path / "maps"
     run_cli(
-        "predict", "-c", "configs/specmae_seg.yaml", f"--ckpt_path={ckpt}",
-        f"--predict_output_dir={out}", f"--data.init_args.predict_data_root={scene.parent}",
-        "--model.init_args.tiled_inference_parameters={h_crop: 64, w_crop: 64, h_stride: 48, w_stride: 48}",
+        *common, f"--predict_output_dir={out}",
+        "--trainer.callbacks+=terratorch_specmae.callbacks.TiledPrediction",
+        "--trainer.callbacks.init_args.crop=64", "--trainer.callbacks.init_args.stride=48",
         f"--trainer.default_root_dir={tmp_path / 'predict'}",
-    )
+    )  # fmt: skip
+    assert len(tiled_calls) == 1  # the one scene, one batch: tiled
+    shape, parameters = tiled_calls[0]
+    assert shape[-2:] == (96, 349)
+    assert {k: parameters[k] for k in ("h_crop", "w_crop", "h_stride", "w_stride")} == {
+        "h_crop": 64, "w_crop": 64, "h_stride": 48, "w_stride": 48,
+    }  # fmt: skip
     with rasterio.open(only(out.glob("*_pred.tif"))) as pred:
         assert pred.shape == (96, 349) and pred.crs == profile["crs"] and pred.transform == profile["transform"]
         assert set(np.unique(pred.read(1))) <= {0, 1, 2}
