@@ -99,6 +99,12 @@ SENSOR_PRESETS: dict[str, tuple[str, ...]] = {
 
 DEFAULT_BANDS = SENSOR_PRESETS["sentinel2_l2a"]
 
+
+def sensors_of(bands: Sequence[str]) -> list[str]:
+    """The sensor presets that hold every one of ``bands`` (e.g. ``["landsat8", "landsat9"]``), in table order."""
+    wanted = set(bands)
+    return [name for name, preset in SENSOR_PRESETS.items() if wanted and wanted <= set(preset)]
+
 _WAVELENGTH_NAME = re.compile(r"^(\d+(?:\.\d+)?)nm$")
 
 

@@ -95,6 +95,7 @@ def export_checkpoint(
     license: str | None = None,
     push_to_hub: str | None = None,
     overwrite: bool = False,
+    datasets: list[str] | None = None,
 ):
     """Write the model of a pretraining checkpoint of ours (``SpectralMAETask``) as a ``save_pretrained`` folder.
 
@@ -134,6 +135,7 @@ def export_checkpoint(
         mask_ratio=card.mask_ratio,
         source=f"exported from {ckpt.name} (epoch {raw.get('epoch', '?')}, step {raw.get('global_step', '?')})",
         license=license,
+        datasets=list(datasets) if datasets else None,
     )
     bands = list(model.bands)
     for what in ("mean", "std"):
@@ -173,7 +175,9 @@ def main(argv: list[str] | None = None) -> None:
     export.add_argument("--encoder-only", action="store_true", help="the encoder (a backbone) instead of the whole MAE")
     export.add_argument("--config", type=Path, help="the run's config.yaml (default: beside checkpoints/)")
     export.add_argument("--pretraining-data", help="what the model was pretrained on, for the model card")
-    export.add_argument("--license", help="licence of the weights, for the model card (e.g. apache-2.0)")
+    export.add_argument("--license", help="licence of the weights, for the model card (a Hub licence id, e.g. apache-2.0)")
+    export.add_argument("--dataset", action="append", dest="datasets", metavar="HUB_DATASET_ID",
+                        help="a Hub dataset the model was pretrained on, for the card's metadata (repeatable)")
     export.add_argument("--push-to-hub", metavar="ORG/REPO", help="also upload the folder to this Hub repo")
     export.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     convert = sub.add_parser("convert-spectralgpt", help="a SpectralGPT(+) .pth → a save_pretrained folder")
@@ -188,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "export":
             model = export_checkpoint(
                 args.checkpoint, args.out, args.encoder_only, args.config, args.pretraining_data, args.license,
-                args.push_to_hub, overwrite=args.overwrite,
+                args.push_to_hub, overwrite=args.overwrite, datasets=args.datasets,
             )  # fmt: skip
         else:
             model = export_spectralgpt(

@@ -87,6 +87,57 @@ def test_model_card_states_bands_normalisation_data_and_masking(tmp_path):
     assert loaded.pretrained_cfg.pretraining_data == "Landsat 7 Olinda chips" and loaded.pretrained_cfg.std[0] == 13.6
 
 
+def test_model_card_metadata_is_what_the_hub_filters_on(tmp_path):
+    """The card's front matter, read back by huggingface_hub's own ModelCard, carries library_name,
+    licence, tags (ours, terratorch, earth-observation, the family, the sensor), datasets and the
+    pipeline tag."""
+    model = randomised(build_mae("tiny", "s2mae", **MAE_ARGS))
+    model.pretrained_cfg = PretrainedCfg(license="apache-2.0", datasets=["org/olinda-landsat7", "eurosat"])
+    model.save_pretrained(tmp_path / "org" / "s2mae-tiny")
+    data = huggingface_hub.ModelCard.load(tmp_path / "org" / "s2mae-tiny" / "README.md").data
+    assert isinstance(data, huggingface_hub.ModelCardData)
+    assert data.library_name == "terratorch-specmae" and data.license == "apache-2.0"
+    assert data.pipeline_tag == "image-feature-extraction"
+    assert data.datasets == ["org/olinda-landsat7", "eurosat"]
+    assert {"terratorch", "earth-observation", "remote-sensing", "masked-autoencoder", "s2mae", "landsat-7"} <= set(data.tags)
+    assert "| licence | apache-2.0 |" in (tmp_path / "org" / "s2mae-tiny" / "README.md").read_text()
+
+    # no licence given: none claimed (not "other"), and the card says so
+    model.pretrained_cfg = PretrainedCfg()
+    model.save_pretrained(tmp_path / "org" / "unlicensed")
+    data = huggingface_hub.ModelCard.load(tmp_path / "org" / "unlicensed" / "README.md").data
+    assert data.license is None and data.datasets is None
+    assert "| licence | not recorded |" in (tmp_path / "org" / "unlicensed" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("license", "Apache 2.0", "licence 'Apache 2.0' is not a Hub licence identifier"),
+    ("datasets", ["not a/dataset id"], "dataset 'not a/dataset id' is not a Hub dataset id"),
+])  # fmt: skip
+def test_a_card_the_hub_would_not_read_writes_nothing(tmp_path, field, value, message):
+    model = randomised(build_mae("tiny", "s2mae", **MAE_ARGS))
+    model.pretrained_cfg = PretrainedCfg(**{field: value})
+    with pytest.raises(ValueError, match=message):
+        model.save_pretrained(tmp_path / "org" / "bad")
+    assert list(tmp_path.iterdir()) == []  # not the folder, its parent, nor a temporary folder
+
+
+@pytest.mark.parametrize("bands, tags", [
+    ("landsat7", ["landsat-7"]),
+    ("sentinel2_l2a", ["sentinel-2"]),
+    (["B02", "B03", "B04", "B08"], ["sentinel-2"]),
+    ("landsat8", ["landsat-8", "landsat-9"]),
+    ("hls", ["hls", "landsat-8", "landsat-9"]),
+    ([f"{400 + 10 * i}nm" for i in range(40)], ["hyperspectral"]),
+    (["BLUE", "GREEN", "RED", "B08"], ["multispectral"]),
+])  # fmt: skip
+def test_sensor_tags_come_from_the_presets_that_hold_the_bands(bands, tags):
+    from terratorch_specmae.bands import resolve_bands
+    from terratorch_specmae.weights.card import sensor_tags
+
+    assert sensor_tags(list(resolve_bands(bands))) == tags
+
+
 def test_an_encoder_loads_from_a_published_mae_with_other_bands(tmp_path):
     mae = randomised(build_mae("tiny", "s2mae", **MAE_ARGS))
     mae.save_pretrained(tmp_path / "mae")

@@ -10,10 +10,52 @@ TerraTorch config and in Python. A model supplies its own lines (``family_tag``,
 from __future__ import annotations
 
 import json
+import re
 
-import yaml
+from huggingface_hub import ModelCardData
 
+from terratorch_specmae.bands import sensors_of
 from terratorch_specmae.weights.catalogue import PretrainedCfg
+
+#: Hub tag of each sensor preset (``bands.SENSOR_PRESETS``) a model's bands fall within.
+SENSOR_TAGS = {
+    "sentinel2": "sentinel-2", "sentinel2_l2a": "sentinel-2", "landsat7": "landsat-7", "landsat8": "landsat-8",
+    "landsat9": "landsat-9", "hls": "hls",
+}  # fmt: skip
+HYPERSPECTRAL_MIN_BANDS = 30  # no preset holds the bands and there are at least this many: tagged hyperspectral
+_LICENCE_ID = re.compile(r"^[a-z0-9][a-z0-9.+-]*$")  # the Hub's identifiers: apache-2.0, cc-by-4.0, mit, other, …
+_DATASET_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+
+
+def sensor_tags(bands) -> list[str]:
+    """Hub tags for the sensors ``bands`` come from: each preset that holds them all, else
+    ``hyperspectral`` for many bands, else ``multispectral``."""
+    tags = sorted({SENSOR_TAGS[name] for name in sensors_of(bands) if name in SENSOR_TAGS})
+    if tags:
+        return tags
+    return ["hyperspectral"] if len(bands) >= HYPERSPECTRAL_MIN_BANDS else ["multispectral"]
+
+
+def card_data(model, card: PretrainedCfg) -> ModelCardData:
+    """The card's metadata, the fields the Hub filters on: ``library_name``, ``license``, ``tags``
+    (ours, the model family's and the sensor's), ``datasets``, ``pipeline_tag``. A licence or a
+    dataset id the Hub would not read is an error here, not a card that silently fails to list."""
+    if card.license is not None and not _LICENCE_ID.match(card.license):
+        raise ValueError(
+            f"Model card licence {card.license!r} is not a Hub licence identifier: expected a lower-case id such as "
+            "'apache-2.0', 'mit', 'cc-by-4.0' or 'other' (https://huggingface.co/docs/hub/repositories-licenses)."
+        )
+    for dataset in card.datasets or []:
+        if not isinstance(dataset, str) or not _DATASET_ID.match(dataset):
+            raise ValueError(f"Model card dataset {dataset!r} is not a Hub dataset id: expected 'name' or 'org/name'.")
+    tags = set(model._hub_mixin_info.model_card_data.tags or []) | {model.family_tag()} | set(sensor_tags(card.bands or []))
+    return ModelCardData(
+        library_name="terratorch-specmae",
+        license=card.license,
+        tags=sorted(tags),
+        datasets=list(card.datasets) if card.datasets else None,
+        pipeline_tag="image-feature-extraction",
+    )
 
 
 def card_cfg(model) -> PretrainedCfg:
@@ -46,6 +88,7 @@ MODEL_CARD = """---
 | pretraining data | {pretraining_data} |
 | masking | {masking} |
 | weights from | {source} |
+| licence | {license} |
 
 ## Bands
 
@@ -90,12 +133,7 @@ def render_model_card(model, card: PretrainedCfg, repo_id: str) -> str:
         f"| {b} | {fmt(w)} | {fmt(mean[i] if mean else None)} | {fmt(std[i] if std else None)} |"
         for i, (b, w) in enumerate(zip(bands, wavelengths))
     )
-    front = {
-        "library_name": "terratorch-specmae",
-        "license": card.license or "other",
-        "tags": sorted(set(model._hub_mixin_info.model_card_data.tags or []) | {model.family_tag()}),
-    }
-    front_matter = yaml.safe_dump(front, sort_keys=False).strip()
+    front_matter = card_data(model, card).to_yaml()
     size = card.img_size or []
     return MODEL_CARD.format(
         front_matter=front_matter,
@@ -111,6 +149,7 @@ def render_model_card(model, card: PretrainedCfg, repo_id: str) -> str:
         pretraining_data=card.pretraining_data or "not recorded",
         masking=f"{card.masking}, ratio {card.mask_ratio:g}" if card.masking and card.mask_ratio is not None else (card.masking or "not recorded"),
         source=card.source or "pretrained with terratorch-specmae",
+        license=card.license or "not recorded",
         band_rows=rows,
         variant=model.card_variant(),
         repo_id=repo_id,

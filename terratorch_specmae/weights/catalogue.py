@@ -25,7 +25,8 @@ class PretrainedCfg:
     ``hf_hub_id`` / ``filename`` / ``revision`` locate it on the Hub (``filename`` ``None``: a
     ``save_pretrained`` folder). ``mean`` / ``std`` are the per-band input statistics of the
     pretraining data (in the units the datamodule reads, before its normalisation), in ``bands``
-    order: give the same to the fine-tuning datamodule.
+    order: give the same to the fine-tuning datamodule. ``license`` (a Hub licence identifier such
+    as ``apache-2.0``) and ``datasets`` (Hub dataset ids) go into the model card's metadata.
     """
 
     hf_hub_id: str | None = None
@@ -40,6 +41,7 @@ class PretrainedCfg:
     mask_ratio: float | None = None
     source: str | None = None
     license: str | None = None
+    datasets: list[str] | None = None
 
     @property
     def wavelengths_nm(self) -> list[float | None] | None:

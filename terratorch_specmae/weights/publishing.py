@@ -72,9 +72,10 @@ def save_pretrained(
     """
     path = Path(save_directory)
     card_kwargs = {"repo_id": f"{path.parent.name}/{path.name}", **(model_card_kwargs or {})}
+    card = str(model_card(model, **card_kwargs))  # first: a card that cannot be written (a bad licence) writes nothing
     with atomic_folder(path) as folder:
         write_weights_folder(model, folder)
-        atomic_write_text(folder / MODEL_CARD_NAME, str(model_card(model, **card_kwargs)))
+        atomic_write_text(folder / MODEL_CARD_NAME, card)
     if push_to_hub:
         kwargs = {**push_to_hub_kwargs, **({"config": config} if config is not None else {})}
         return model.push_to_hub(repo_id=repo_id or path.name, model_card_kwargs=model_card_kwargs, **kwargs)
