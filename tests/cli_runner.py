@@ -79,8 +79,10 @@ def restored_global_state():
                 signal.signal(number, handler)
 
 
-def run_cli(*args: str):
-    """``terratorch *args`` in this process, from the repository root; returns the LightningCLI."""
+def run_cli(*args: str, run: bool = True):
+    """``terratorch *args`` in this process, from the repository root; returns the LightningCLI.
+
+    ``run=False``: only build it (trainer, model and datamodule constructed; ``args`` without a subcommand)."""
     from terratorch.cli_tools import build_lightning_cli
 
     import terratorch_specmae  # noqa: F401  (registered, as tests/conftest.py has it)
@@ -91,7 +93,7 @@ def run_cli(*args: str):
         os.chdir(ROOT)
         sys.argv = [TERRATORCH, *args]  # what the command sees (LightningCLI warns when sys.argv and args differ)
         try:
-            return build_lightning_cli(list(args), run=True)
+            return build_lightning_cli(list(args), run=run)
         finally:
             sys.argv = argv
 
