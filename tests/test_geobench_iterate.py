@@ -146,25 +146,25 @@ def tiny_config(path: Path, data: Path, out: Path, trials: int, seeds: int) -> P
 @pytest.mark.parametrize("family", CONFIGS)
 def test_terratorch_iterate_runs_hpo_and_repeated_seeds(family, geobench_root, tmp_path, monkeypatch):
     """``terratorch iterate --hpo --repeat`` on the shipped config (tiny settings, fake data), in this process."""
-    monkeypatch.chdir(tmp_path)  # iterate 0.4 writes ./experiment_logs when first imported
-    pytest.importorskip("terratorch_iterate.main", reason="needs terratorch-iterate and ray (the bench extra)")
-    import mlflow
-    import terratorch_iterate.repeat_best_experiment as repeat
-    from terratorch.__main__ import main as terratorch_main
-
-    # iterate 0.4 sleeps 60 s after each repeated run (waiting for MLflow to settle); not needed for a local store
-    monkeypatch.setattr(repeat, "time", types.SimpleNamespace(sleep=lambda seconds: None))
     config = tiny_config(CONFIGS[family], geobench_root, tmp_path, trials=2, seeds=2)
     monkeypatch.delitem(sys.modules, "specmae_plugin", raising=False)  # imported anew through custom_modules_path
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)  # which sets this (MLflow 3.17 needs it)
-    started = time.perf_counter()
-    with restored_global_state():
+    with restored_global_state():  # iterate's import adds a log file handler to the root logger: put back after
+        os.chdir(tmp_path)  # and writes ./experiment_logs there
+        pytest.importorskip("terratorch_iterate.main", reason="needs terratorch-iterate and ray (the bench extra)")
+        import terratorch_iterate.repeat_best_experiment as repeat
+        from terratorch.__main__ import main as terratorch_main
+
+        # iterate 0.4 sleeps 60 s after each repeated run (waiting for MLflow to settle); not needed for a local store
+        monkeypatch.setattr(repeat, "time", types.SimpleNamespace(sleep=lambda seconds: None))
+        started = time.perf_counter()
         os.chdir(ROOT)  # custom_modules_path is relative to the repository root, as the config's header says
         monkeypatch.setattr(sys, "argv", ["terratorch", "iterate", "--hpo", "--repeat", "--config", str(config)])
         terratorch_main()
         assert sys.modules["specmae_plugin"].__file__ == str(ROOT / PLUGIN / "__init__.py")
     print(f"iterate run: {time.perf_counter() - started:.1f} s")
 
+    import mlflow
     import pandas as pd
 
     results = pd.read_csv(tmp_path / "repeated_exp_output_csv" / "smoke_repeated_exp_mlflow.csv")
