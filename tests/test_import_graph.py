@@ -90,3 +90,23 @@ def test_models_never_import_the_weights_layer():
 def test_no_circle_between_rooms():
     found = cycles(imports())
     assert not found, f"{len(found)} circles: " + "; ".join(" → ".join(c + [c[0]]) for c in found)
+
+
+def test_nothing_imports_the_integrations():
+    """``integrations/`` (adapters to other harnesses) sits on top: it imports the package, nothing imports it."""
+    graph = imports()
+    importers = {room: sorted(targets["integrations"]) for room, targets in graph.items() if "integrations" in targets}
+    assert not importers, importers
+    assert "backbones" in graph["integrations"]  # it builds through the registrations
+
+
+OPTIONAL = ("torchgeo_bench",)  # harnesses only some installs have (torchgeo-bench needs Python >= 3.12)
+
+
+def test_optional_harnesses_are_imported_only_inside_functions():
+    """``import terratorch_specmae.integrations.torchgeo_bench`` works without torchgeo-bench."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:  # module level only
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            assert not [n for n in names if n.split(".")[0] in OPTIONAL], f"{path.relative_to(PACKAGE)} imports {names}"
