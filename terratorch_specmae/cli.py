@@ -20,11 +20,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
 from terratorch.registry import FULL_MODEL_REGISTRY
 
 from terratorch_specmae.models.run_switches import RUN_OPTIONS
 from terratorch_specmae.models.ssmae import SSMAE
+from terratorch_specmae.runs import data_description, per_band, read_run_config
 from terratorch_specmae.weights import (
     LOAD_OPTIONS,
     SAVED_FILES,
@@ -39,29 +39,6 @@ from terratorch_specmae.weights.card import card_cfg
 OVERWRITE_HELP = (
     "write into a non-empty folder, replacing config.json, model.safetensors and README.md (other files stay)"
 )
-
-
-def _run_config(ckpt: Path, config: Path | None) -> dict:
-    """The LightningCLI config of the run that wrote ``ckpt`` (``<log dir>/config.yaml``), if any."""
-    path = config or ckpt.parent.parent / "config.yaml"
-    return yaml.safe_load(path.read_text()) if path.is_file() else {}
-
-
-def _per_band(value):
-    """Per-band statistics as a datamodule config gives them: a list, or a dict of one list per modality."""
-    if isinstance(value, dict):
-        lists = [v for v in value.values() if isinstance(v, list)]
-        return [x for lst in lists for x in lst] if lists else None
-    return value if isinstance(value, list) else None
-
-
-def _data_description(data: dict) -> str | None:
-    args = data.get("init_args", {})
-    root = args.get("train_data_root") or args.get("train_root") or args.get("root")
-    if isinstance(root, dict):
-        root = ", ".join(str(v) for v in root.values())
-    name = str(data.get("class_path", "")).rsplit(".", 1)[-1]
-    return f"{name} over {root}" if root else (name or None)
 
 
 def check_output_folder(out: str | Path, overwrite: bool = False) -> Path:
@@ -122,14 +99,14 @@ def export_checkpoint(
         masking_source, model = model, encoder
     else:
         masking_source = model
-    run = _run_config(ckpt, Path(config) if config else None)
+    run = read_run_config(ckpt, config)
     data = run.get("data") or {}
     data_args = data.get("init_args", {})
     card = card_cfg(masking_source)
     model.pretrained_cfg = PretrainedCfg(
-        mean=_per_band(data_args.get("means")),
-        std=_per_band(data_args.get("stds")),
-        pretraining_data=pretraining_data or _data_description(data),
+        mean=per_band(data_args.get("means")),
+        std=per_band(data_args.get("stds")),
+        pretraining_data=pretraining_data or data_description(data),
         masking=card.masking,
         mask_ratio=card.mask_ratio,
         source=f"exported from {ckpt.name} (epoch {raw.get('epoch', '?')}, step {raw.get('global_step', '?')})",
