@@ -1,10 +1,13 @@
-"""``specmae-weights``: publishable weight folders from pretraining checkpoints and from SpectralGPT.
+"""``specmae-weights``: publishable weight folders from pretraining checkpoints and from SpectralGPT, and
+deployment exports (ONNX, ``torch.export``) of fine-tuned segmentation / change-detection models.
 
     specmae-weights export <pretraining .ckpt> <out folder> [--encoder-only] [--overwrite] [--push-to-hub org/repo]
     specmae-weights convert-spectralgpt <SpectralGPT+.pth> <out folder> [--mae] [--overwrite] [--push-to-hub org/repo]
+    specmae-weights export-onnx <fine-tuning .ckpt> <out .onnx | .pt2> [--format onnx|torch-export] [--overwrite]
 
-Each writes a ``save_pretrained`` folder (``config.json``, ``model.safetensors``, ``README.md``
-model card) that ``backbone_ckpt_path: <folder>`` or, once uploaded, ``hf://org/repo`` loads.
+``export`` and ``convert-spectralgpt`` write a ``save_pretrained`` folder (``config.json``,
+``model.safetensors``, ``README.md`` model card) that ``backbone_ckpt_path: <folder>`` or, once
+uploaded, ``hf://org/repo`` loads.
 ``export`` reads the normalisation statistics and data folders of the run from the
 ``config.yaml`` LightningCLI wrote beside the checkpoint's ``checkpoints/`` folder (or ``--config``).
 
@@ -13,6 +16,9 @@ checkpoint is read) unless ``--overwrite`` is given, and even then only those th
 replaced; other files in it are never touched. Every file is written under a temporary name and
 renamed into place, and a new folder appears only once complete, so an interrupted run leaves
 the earlier files whole.
+
+``export-onnx`` writes one file (see :mod:`terratorch_specmae.deployment`), refused if it exists
+unless ``--overwrite``, checked against PyTorch before it is renamed into place.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 
 from terratorch.registry import FULL_MODEL_REGISTRY
 
+from terratorch_specmae.deployment import DEFAULT_ATOL, DEFAULT_RTOL, FORMATS, check_output_file, export_for_deployment
 from terratorch_specmae.models.run_switches import RUN_OPTIONS
 from terratorch_specmae.models.ssmae import SSMAE
 from terratorch_specmae.runs import data_description, per_band, read_run_config
@@ -160,7 +167,50 @@ def main(argv: list[str] | None = None) -> None:
     convert.add_argument("--num-heads", type=int, help="encoder heads (default: ViT's for the width, 12 for 768)")
     convert.add_argument("--push-to-hub", metavar="ORG/REPO")
     convert.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    deploy = sub.add_parser(
+        "export-onnx", help="a fine-tuned segmentation / change-detection .ckpt → a checked .onnx (or .pt2) file"
+    )
+    deploy.add_argument("checkpoint", type=Path, help="the fine-tuning run's Lightning .ckpt")
+    deploy.add_argument("out", type=Path, help="the file to write: .onnx (or .pt2 with --format torch-export)")
+    deploy.add_argument(
+        "--format",
+        choices=list(FORMATS),
+        help="onnx or torch-export (torch.export.save); default: by the ending of OUT",
+    )
+    deploy.add_argument("--config", type=Path, help="the run's config.yaml (default: beside checkpoints/)")
+    deploy.add_argument(
+        "--image-size",
+        type=int,
+        nargs="+",
+        metavar="PX",
+        help="fixed H [W] of the export (default: the backbone's img_size)",
+    )
+    deploy.add_argument("--timesteps", type=int, help="dates per sample of a change-detection model (default: its own)")
+    deploy.add_argument(
+        "--atol", type=float, default=DEFAULT_ATOL, help=f"absolute tolerance of the check ({DEFAULT_ATOL:g})"
+    )
+    deploy.add_argument(
+        "--rtol", type=float, default=DEFAULT_RTOL, help=f"relative tolerance of the check ({DEFAULT_RTOL:g})"
+    )
+    deploy.add_argument("--opset", type=int, help="ONNX opset (default: torch.onnx's)")
+    deploy.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = parser.parse_args(argv)
+    if args.command == "export-onnx":
+        size = args.image_size
+        if size is not None and len(size) not in (1, 2):
+            deploy.error(f"--image-size takes H or H W, got {len(size)} numbers: {size}")
+        try:  # a bad output path or format is a usage error (exit 2, no traceback), found before the checkpoint is read
+            out, fmt = check_output_file(args.out, args.format, args.overwrite)
+        except (ValueError, FileExistsError, IsADirectoryError) as err:
+            deploy.error(str(err))
+        report = export_for_deployment(
+            args.checkpoint, out, fmt, config=args.config,
+            image_size=None if size is None else (size[0] if len(size) == 1 else tuple(size)),
+            timesteps=args.timesteps, overwrite=args.overwrite, atol=args.atol, rtol=args.rtol,
+            **({"opset": args.opset} if args.opset is not None else {}),
+        )  # fmt: skip
+        print(report.summary())
+        return
     try:  # the output folder is checked first thing; a bad one is a usage error (exit 2, no traceback)
         if args.command == "export":
             model = export_checkpoint(
