@@ -1,10 +1,13 @@
-"""``specmae-weights``: publishable weight folders from pretraining checkpoints and from SpectralGPT.
+"""``specmae-weights``: publishable weight folders from pretraining checkpoints and from SpectralGPT, and
+deployment exports (ONNX, ``torch.export``) of fine-tuned segmentation / change-detection models.
 
     specmae-weights export <pretraining .ckpt> <out folder> [--encoder-only] [--overwrite] [--push-to-hub org/repo]
     specmae-weights convert-spectralgpt <SpectralGPT+.pth> <out folder> [--mae] [--overwrite] [--push-to-hub org/repo]
+    specmae-weights export-onnx <fine-tuning .ckpt> <out .onnx | .pt2> [--format onnx|torch-export] [--overwrite]
 
-Each writes a ``save_pretrained`` folder (``config.json``, ``model.safetensors``, ``README.md``
-model card) that ``backbone_ckpt_path: <folder>`` or, once uploaded, ``hf://org/repo`` loads.
+``export`` and ``convert-spectralgpt`` write a ``save_pretrained`` folder (``config.json``,
+``model.safetensors``, ``README.md`` model card) that ``backbone_ckpt_path: <folder>`` or, once
+uploaded, ``hf://org/repo`` loads.
 ``export`` reads the normalisation statistics and data folders of the run from the
 ``config.yaml`` LightningCLI wrote beside the checkpoint's ``checkpoints/`` folder (or ``--config``).
 
@@ -13,6 +16,9 @@ checkpoint is read) unless ``--overwrite`` is given, and even then only those th
 replaced; other files in it are never touched. Every file is written under a temporary name and
 renamed into place, and a new folder appears only once complete, so an interrupted run leaves
 the earlier files whole.
+
+``export-onnx`` writes one file (see :mod:`terratorch_specmae.deployment`), refused if it exists
+unless ``--overwrite``, checked against PyTorch before it is renamed into place.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
 from terratorch.registry import FULL_MODEL_REGISTRY
 
+from terratorch_specmae.deployment import DEFAULT_ATOL, DEFAULT_RTOL, FORMATS, check_output_file, export_for_deployment
 from terratorch_specmae.models.run_switches import RUN_OPTIONS
 from terratorch_specmae.models.ssmae import SSMAE
+from terratorch_specmae.runs import data_description, per_band, read_run_config
 from terratorch_specmae.weights import (
     LOAD_OPTIONS,
     SAVED_FILES,
@@ -39,29 +46,6 @@ from terratorch_specmae.weights.card import card_cfg
 OVERWRITE_HELP = (
     "write into a non-empty folder, replacing config.json, model.safetensors and README.md (other files stay)"
 )
-
-
-def _run_config(ckpt: Path, config: Path | None) -> dict:
-    """The LightningCLI config of the run that wrote ``ckpt`` (``<log dir>/config.yaml``), if any."""
-    path = config or ckpt.parent.parent / "config.yaml"
-    return yaml.safe_load(path.read_text()) if path.is_file() else {}
-
-
-def _per_band(value):
-    """Per-band statistics as a datamodule config gives them: a list, or a dict of one list per modality."""
-    if isinstance(value, dict):
-        lists = [v for v in value.values() if isinstance(v, list)]
-        return [x for lst in lists for x in lst] if lists else None
-    return value if isinstance(value, list) else None
-
-
-def _data_description(data: dict) -> str | None:
-    args = data.get("init_args", {})
-    root = args.get("train_data_root") or args.get("train_root") or args.get("root")
-    if isinstance(root, dict):
-        root = ", ".join(str(v) for v in root.values())
-    name = str(data.get("class_path", "")).rsplit(".", 1)[-1]
-    return f"{name} over {root}" if root else (name or None)
 
 
 def check_output_folder(out: str | Path, overwrite: bool = False) -> Path:
@@ -123,14 +107,14 @@ def export_checkpoint(
         masking_source, model = model, encoder
     else:
         masking_source = model
-    run = _run_config(ckpt, Path(config) if config else None)
+    run = read_run_config(ckpt, config)
     data = run.get("data") or {}
     data_args = data.get("init_args", {})
     card = card_cfg(masking_source)
     model.pretrained_cfg = PretrainedCfg(
-        mean=_per_band(data_args.get("means")),
-        std=_per_band(data_args.get("stds")),
-        pretraining_data=pretraining_data or _data_description(data),
+        mean=per_band(data_args.get("means")),
+        std=per_band(data_args.get("stds")),
+        pretraining_data=pretraining_data or data_description(data),
         masking=card.masking,
         mask_ratio=card.mask_ratio,
         source=f"exported from {ckpt.name} (epoch {raw.get('epoch', '?')}, step {raw.get('global_step', '?')})",
@@ -187,7 +171,50 @@ def main(argv: list[str] | None = None) -> None:
     convert.add_argument("--num-heads", type=int, help="encoder heads (default: ViT's for the width, 12 for 768)")
     convert.add_argument("--push-to-hub", metavar="ORG/REPO")
     convert.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    deploy = sub.add_parser(
+        "export-onnx", help="a fine-tuned segmentation / change-detection .ckpt → a checked .onnx (or .pt2) file"
+    )
+    deploy.add_argument("checkpoint", type=Path, help="the fine-tuning run's Lightning .ckpt")
+    deploy.add_argument("out", type=Path, help="the file to write: .onnx (or .pt2 with --format torch-export)")
+    deploy.add_argument(
+        "--format",
+        choices=list(FORMATS),
+        help="onnx or torch-export (torch.export.save); default: by the ending of OUT",
+    )
+    deploy.add_argument("--config", type=Path, help="the run's config.yaml (default: beside checkpoints/)")
+    deploy.add_argument(
+        "--image-size",
+        type=int,
+        nargs="+",
+        metavar="PX",
+        help="fixed H [W] of the export (default: the backbone's img_size)",
+    )
+    deploy.add_argument("--timesteps", type=int, help="dates per sample of a change-detection model (default: its own)")
+    deploy.add_argument(
+        "--atol", type=float, default=DEFAULT_ATOL, help=f"absolute tolerance of the check ({DEFAULT_ATOL:g})"
+    )
+    deploy.add_argument(
+        "--rtol", type=float, default=DEFAULT_RTOL, help=f"relative tolerance of the check ({DEFAULT_RTOL:g})"
+    )
+    deploy.add_argument("--opset", type=int, help="ONNX opset (default: torch.onnx's)")
+    deploy.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = parser.parse_args(argv)
+    if args.command == "export-onnx":
+        size = args.image_size
+        if size is not None and len(size) not in (1, 2):
+            deploy.error(f"--image-size takes H or H W, got {len(size)} numbers: {size}")
+        try:  # a bad output path or format is a usage error (exit 2, no traceback), found before the checkpoint is read
+            out, fmt = check_output_file(args.out, args.format, args.overwrite)
+        except (ValueError, FileExistsError, IsADirectoryError) as err:
+            deploy.error(str(err))
+        report = export_for_deployment(
+            args.checkpoint, out, fmt, config=args.config,
+            image_size=None if size is None else (size[0] if len(size) == 1 else tuple(size)),
+            timesteps=args.timesteps, overwrite=args.overwrite, atol=args.atol, rtol=args.rtol,
+            **({"opset": args.opset} if args.opset is not None else {}),
+        )  # fmt: skip
+        print(report.summary())
+        return
     try:  # the output folder is checked first thing; a bad one is a usage error (exit 2, no traceback)
         if args.command == "export":
             model = export_checkpoint(
