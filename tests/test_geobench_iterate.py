@@ -62,11 +62,20 @@ def test_fake_data_reads_through_geobench_v2(geobench_root):
     assert -180 <= float(sample["lon"]) <= 180
 
 
-def iterate_parser():
+def import_iterate(module: str, folder: Path):
+    """Import ``module`` of terratorch-iterate without its import's side effects on the test session:
+    terratorch-iterate writes ``./experiment_logs/<time>`` and adds a file handler for it to the root
+    logger when imported, so import it from ``folder`` and put the logging handlers back after."""
+    with restored_global_state():
+        os.chdir(folder)
+        return pytest.importorskip(module, reason="needs terratorch-iterate (the bench extra)")
+
+
+def iterate_parser(folder: Path):
     """terratorch-iterate 0.4's own types for the config keys (``terratorch_iterate.main`` adds the same)."""
-    pytest.importorskip("terratorch_iterate", reason="needs terratorch-iterate (the bench extra)")
+    types_module = import_iterate("terratorch_iterate.iterate_types", folder)
+    Defaults, Task = types_module.Defaults, types_module.Task
     from jsonargparse import ArgumentParser
-    from terratorch_iterate.iterate_types import Defaults, Task
 
     parser = ArgumentParser()
     for name, kind in (("defaults", Defaults), ("tasks", list[Task]), ("optimization_space", dict),
@@ -78,8 +87,8 @@ def iterate_parser():
 
 
 @pytest.mark.parametrize("family", CONFIGS)
-def test_shipped_configs_parse_with_iterates_types_and_name_our_models(family, geobench_root, monkeypatch):
-    parser = iterate_parser()
+def test_shipped_configs_parse_with_iterates_types_and_name_our_models(family, geobench_root, monkeypatch, tmp_path):
+    parser = iterate_parser(tmp_path)
     monkeypatch.chdir(ROOT)
     config = parser.instantiate(parser.parse_path(str(CONFIGS[family])))
     assert config.custom_modules_path == PLUGIN and Path(config.custom_modules_path, "__init__.py").is_file()
@@ -111,7 +120,7 @@ def test_custom_modules_path_registers_our_backbones_in_a_fresh_process(tmp_path
         "assert os.environ['MLFLOW_ALLOW_FILE_STORE'] == 'true'\n"
         "print('registered')\n"
     )
-    pytest.importorskip("terratorch_iterate", reason="needs terratorch-iterate (the bench extra)")
+    import_iterate("terratorch_iterate", tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_ALLOW_FILE_STORE", "TERRATORCH_CUSTOM_MODULE_PATH")}
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and "registered" in done.stdout, done.stderr[-3000:]
