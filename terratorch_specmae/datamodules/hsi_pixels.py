@@ -15,23 +15,34 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from terratorch_specmae.datamodules.hsi_files import (
+    MAT_SUFFIX,
+    Scene,
+    mat_keys,
+    open_scene,
+    read_class_raster,
+    read_pixel_index,
+    split_mat_key,
+)
 from terratorch_specmae.datamodules.pixel_patches import check_patch_size, check_pixels, edge_pad, patches_from_padded
 
 
 
 def read_raster(path: str | Path) -> tuple[np.ndarray, dict]:
-    """``[C, H, W]`` float32 values and ``{"crs", "transform", "descriptions", "nodata"}`` of a GeoTIFF."""
-    import rasterio
+    """``[C, H, W]`` float32 values and ``{"crs", "transform", "descriptions", "nodata"}`` of a raster
+    or ``.mat`` file (see :mod:`~terratorch_specmae.datamodules.hsi_files`), read whole."""
+    scene = open_scene(path)
+    try:
+        data = scene.read()
+    finally:
+        scene.close()
+    names = scene.band_names or ("",) * scene.shape[0]
+    return data, {"crs": scene.crs, "transform": scene.transform, "descriptions": names, "nodata": getattr(scene, "nodata", None)}
 
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"Raster not found: expected a file at {str(path)!r}.")
-    with rasterio.open(path) as src:
-        meta = {"crs": src.crs, "transform": src.transform, "descriptions": src.descriptions, "nodata": src.nodata}
-        data = src.read().astype(np.float32)
-    if meta["nodata"] is not None:
-        data[data == meta["nodata"]] = np.nan
-    return data, meta
+
+def wavelength_name(nm: float) -> str:
+    """The band name of a wavelength in nm, as :mod:`terratorch_specmae.bands` reads it (``"652.5nm"``)."""
+    return f"{round(float(nm), 1)}nm"
 
 
 class PixelPatches(Dataset):
@@ -47,31 +58,109 @@ class PixelPatches(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
+    def patch(self, i: int) -> np.ndarray:
+        return patches_from_padded(self.padded, self.rows[i : i + 1], self.cols[i : i + 1], self.patch_size)[0]
+
     def __getitem__(self, i: int) -> dict:
-        patch = patches_from_padded(self.padded, self.rows[i : i + 1], self.cols[i : i + 1], self.patch_size)[0]
-        sample = {"image": torch.from_numpy(patch), "row": int(self.rows[i]), "col": int(self.cols[i])}
+        sample = {"image": torch.from_numpy(self.patch(i)), "row": int(self.rows[i]), "col": int(self.cols[i])}
         if self.labels is not None:
             sample["label"] = int(self.labels[i])
         return sample
 
 
+class WindowPatches(PixelPatches):
+    """:class:`PixelPatches` read from the files patch by patch (``lazy=True``): each sample reads its
+    window from every source, repeats edge pixels at the border (as :func:`edge_pad` does) and
+    standardises it, so memory does not grow with the scene."""
+
+    def __init__(self, scenes: Sequence[Scene], rows, cols, patch_size: int, means, stds, labels=None) -> None:
+        check_patch_size(patch_size)
+        height, width = scenes[0].height, scenes[0].width
+        rows, cols = np.asarray(rows), np.asarray(cols)
+        if rows.size and (rows.min() < 0 or cols.min() < 0 or rows.max() >= height or cols.max() >= width):
+            raise ValueError(f"Pixel coordinates outside the {height}×{width} image.")
+        self.scenes, self.rows, self.cols, self.patch_size, self.labels = list(scenes), rows, cols, patch_size, labels
+        self.means = np.asarray(means, np.float32)[:, None, None]
+        self.scales = 1.0 / np.where(np.asarray(stds) > 0, np.asarray(stds), 1.0).astype(np.float32)[:, None, None]
+
+    def patch(self, i: int) -> np.ndarray:
+        half, row, col = self.patch_size // 2, int(self.rows[i]), int(self.cols[i])
+        height, width = self.scenes[0].height, self.scenes[0].width
+        r0, r1, c0, c1 = max(row - half, 0), min(row + half + 1, height), max(col - half, 0), min(col + half + 1, width)
+        window = np.concatenate([scene.read(slice(r0, r1), slice(c0, c1)) for scene in self.scenes])
+        if not np.isfinite(window).all():
+            band, r, c = np.argwhere(~np.isfinite(window))[0]
+            raise ValueError(
+                f"NaN/nodata value in the input rasters at band {band}, pixel {r0 + r}, {c0 + c}; expected finite "
+                "values everywhere a patch may reach. Fill them before training."
+            )
+        pads = ((0, 0), (r0 - (row - half), row + half + 1 - r1), (c0 - (col - half), col + half + 1 - c1))
+        return np.ascontiguousarray((np.pad(window, pads, mode="edge") - self.means) * self.scales, dtype=np.float32)
+
+
+def band_statistics(scenes: Sequence[Scene], max_block_bytes: int = 1 << 26) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean and standard deviation of the stacked ``scenes``, read in blocks of rows (memory
+    stays at one block); NaN/nodata anywhere is an error that names the first one."""
+    bands, height, width = sum(s.shape[0] for s in scenes), scenes[0].height, scenes[0].width
+    step = max(1, max_block_bytes // (4 * bands * width))
+    total, squares, bad, first = np.zeros(bands), np.zeros(bands), 0, None
+    for start in range(0, height, step):
+        rows = slice(start, min(start + step, height))
+        block = np.concatenate([scene.read(rows) for scene in scenes]).astype(np.float64)
+        finite = np.isfinite(block)
+        if not finite.all():
+            bad += int((~finite).sum())
+            if first is None:
+                band, row, col = np.argwhere(~finite)[0]
+                first = (int(band), start + int(row), int(col))
+            continue
+        total += block.sum(axis=(1, 2))
+        squares += np.square(block).sum(axis=(1, 2))
+    if bad:
+        raise ValueError(
+            f"{bad} NaN/nodata values in the input rasters (first: band {first[0]}, pixel {first[1]}, {first[2]}); "
+            "expected finite values everywhere a patch may reach. Fill them before training."
+        )
+    count = height * width
+    means = total / count
+    return means, np.sqrt(np.maximum(squares / count - means**2, 0.0))
+
+
 class HSIPixelDataModule(pl.LightningDataModule):
     """Samples of pixel-centred ``patch_size`` × ``patch_size`` patches from one scene.
 
+    Every path may be a GeoTIFF or other GDAL raster (ENVI ``.hdr`` + raw included) or a MATLAB
+    ``.mat`` file, v5 or v7.3 (``"file.mat:name"`` picks a variable; see
+    :mod:`~terratorch_specmae.datamodules.hsi_files`).
+
     Args:
-        hsi_path: the hyperspectral GeoTIFF (bands in file order).
-        aux_paths: auxiliary GeoTIFFs (SAR, DSM …) on the same grid, stacked after the HSI bands.
+        hsi_path: the hyperspectral scene (bands in file order).
+        aux_paths: auxiliary rasters (SAR, DSM, LiDAR …) on the same grid, stacked after the HSI bands.
         labels_path: class raster, 0 = unlabelled, 1…K = classes (the model sees 0…K−1). Without
             it the module serves unlabelled patches of every pixel, for pretraining.
-        split_path: raster with 1 = train and 2 = test pixels (Houston/Berlin-style split); without
-            it the labelled pixels are split at random (``test_fraction``).
+        test_labels_path: a second class raster holding the test pixels (Hong et al.'s
+            ``TrainImage``/``TestImage``, the ``TRLabel``/``TSLabel`` layout); ``labels_path`` then
+            holds the training pixels.
+        split_path: which labelled pixels train and which test: a raster with 1 = train and 2 = test,
+            or a ``.mat`` file of 0-based ``N × 2`` (row, column) arrays named ``*train`` and ``*test``
+            (SS-MAE's ``berlin_index.mat``: ``berlin_train``, ``berlin_test``). Without it (and
+            without ``test_labels_path``) the labelled pixels are split at random (``test_fraction``).
+        wavelengths: centre wavelength (nm) of each HSI band, where the file does not carry them
+            (ENVI headers and tagged GeoTIFFs do). With wavelengths, from either, the HSI bands are
+            named by them (``"652.5nm"``, as a model's ``bands`` name them); otherwise by the file's
+            band descriptions, else ``band_0`` …; auxiliary bands by their descriptions, else the file's stem.
         val_fraction: share of the training pixels held out for validation (random, seeded).
         means, stds: per-band normalisation; computed over the whole scene when not given
             (``self.means`` / ``self.stds`` after ``setup``).
         max_pretrain_pixels: cap on the unlabelled training pixels (a seeded random subset, the same every epoch).
+        lazy: read each patch from the files when it is drawn (and the statistics in blocks of rows)
+            instead of holding the scene in memory; for scenes larger than memory. A MATLAB v5 file is
+            still read whole (the format has no windowed access): save it as v7.3, ENVI or GeoTIFF.
 
-    Every raster must share the HSI's size and georeference; NaN or nodata pixels are an error.
-    ``predict`` yields every pixel of the scene in row-major order (see ``ClassMapWriter``).
+    Every raster must share the HSI's size (and georeference, where both have one); NaN or nodata
+    pixels are an error. ``predict`` yields every pixel of the scene in row-major order (see
+    ``ClassMapWriter``). After ``setup``: ``band_names``, ``wavelengths`` (of the HSI bands, or
+    None), ``shape`` and ``profile`` (``crs``, ``transform``; None for ``.mat`` files).
     """
 
     def __init__(
@@ -80,6 +169,8 @@ class HSIPixelDataModule(pl.LightningDataModule):
         aux_paths: Sequence[str] = (),
         labels_path: str | None = None,
         split_path: str | None = None,
+        test_labels_path: str | None = None,
+        wavelengths: Sequence[float] | None = None,
         patch_size: int = 7,
         batch_size: int = 64,
         num_workers: int = 0,
@@ -88,6 +179,7 @@ class HSIPixelDataModule(pl.LightningDataModule):
         means: Sequence[float] | None = None,
         stds: Sequence[float] | None = None,
         max_pretrain_pixels: int | None = None,
+        lazy: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -95,24 +187,55 @@ class HSIPixelDataModule(pl.LightningDataModule):
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}.")
+        if test_labels_path is not None and (labels_path is None or split_path is not None):
+            raise ValueError(
+                "test_labels_path needs labels_path (the training labels) and no split_path: the two label "
+                "rasters are the split."
+            )
         self.hsi_path, self.aux_paths = hsi_path, list(aux_paths)
-        self.labels_path, self.split_path = labels_path, split_path
+        self.labels_path, self.split_path, self.test_labels_path = labels_path, split_path, test_labels_path
+        self.user_wavelengths = None if wavelengths is None else [float(w) for w in wavelengths]
         self.patch_size, self.batch_size, self.num_workers = patch_size, batch_size, num_workers
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
         self.means, self.stds = means, stds
-        self.max_pretrain_pixels = max_pretrain_pixels
+        self.max_pretrain_pixels, self.lazy = max_pretrain_pixels, lazy
         self.datasets: dict[str, PixelPatches] = {}
 
+    def open_sources(self) -> list[Scene]:
+        """The HSI and auxiliary scenes, checked to share a grid; sets ``band_names``, ``wavelengths``,
+        ``shape`` and ``profile``."""
+        hsi = open_scene(self.hsi_path)
+        scenes = [hsi] + [open_scene(path) for path in self.aux_paths]
+        for path, scene in zip(self.aux_paths, scenes[1:], strict=True):
+            self._check_same_grid(path, scene, hsi)
+        wavelengths = self.user_wavelengths if self.user_wavelengths is not None else hsi.wavelengths
+        if wavelengths is not None and len(wavelengths) != hsi.shape[0]:
+            raise ValueError(
+                f"{len(wavelengths)} wavelengths given for the {hsi.shape[0]} bands of {self.hsi_path!r}; expected one per band."
+            )
+        if wavelengths is not None:
+            names = [wavelength_name(w) for w in wavelengths]
+        elif hsi.band_names:
+            names = list(hsi.band_names)
+        else:
+            names = [f"band_{i}" for i in range(hsi.shape[0])]
+        for path, scene in zip(self.aux_paths, scenes[1:], strict=True):
+            stem = split_mat_key(path)[0].stem
+            names += list(scene.band_names) if scene.band_names else [
+                stem if scene.shape[0] == 1 else f"{stem}_{i}" for i in range(scene.shape[0])
+            ]
+        self.band_names, self.wavelengths = names, None if wavelengths is None else list(wavelengths)
+        self.shape, self.profile = hsi.shape[1:], {"crs": hsi.crs, "transform": hsi.transform}
+        return scenes
+
     def load_stack(self) -> np.ndarray:
-        """The normalised ``[C, H, W]`` stack of HSI and auxiliary bands; sets ``self.profile``."""
-        hsi, meta = read_raster(self.hsi_path)
-        layers, names = [hsi], list(meta["descriptions"])
-        for path in self.aux_paths:
-            aux, aux_meta = read_raster(path)
-            self._check_same_grid(path, aux, aux_meta, hsi, meta)
-            layers.append(aux)
-            names += list(aux_meta["descriptions"])
-        stack = np.concatenate(layers)
+        """The normalised ``[C, H, W]`` stack of HSI and auxiliary bands, read whole."""
+        scenes = self.open_sources()
+        try:
+            stack = np.concatenate([scene.read() for scene in scenes])
+        finally:
+            for scene in scenes:
+                scene.close()
         bad = ~np.isfinite(stack)
         if bad.any():
             band, row, col = np.argwhere(bad)[0]
@@ -120,32 +243,53 @@ class HSIPixelDataModule(pl.LightningDataModule):
                 f"{int(bad.sum())} NaN/nodata values in the input rasters (first: band {band}, pixel {row}, {col}); "
                 "expected finite values everywhere a patch may reach. Fill them before training."
             )
-        means = np.asarray(self.means if self.means is not None else stack.mean(axis=(1, 2)), np.float32)
-        stds = np.asarray(self.stds if self.stds is not None else stack.std(axis=(1, 2)), np.float32)
-        if means.shape != (stack.shape[0],) or stds.shape != (stack.shape[0],):
-            raise ValueError(f"Expected {stack.shape[0]} means and stds (one per band), got {means.shape[0]} and {stds.shape[0]}.")
-        self.means, self.stds = means.tolist(), stds.tolist()
-        self.band_names, self.profile = names, {"crs": meta["crs"], "transform": meta["transform"]}
-        self.shape = stack.shape[1:]
+        if self.means is None or self.stds is None:
+            means, stds = stack.mean(axis=(1, 2)), stack.std(axis=(1, 2))
+        means, stds = self._normalisation(stack.shape[0], means if self.means is None else self.means,
+                                          stds if self.stds is None else self.stds)  # fmt: skip
         return (stack - means[:, None, None]) / np.where(stds > 0, stds, 1.0)[:, None, None]
 
-    @staticmethod
-    def _check_same_grid(path, data, meta, hsi, hsi_meta) -> None:
-        if data.shape[1:] != hsi.shape[1:] or meta["transform"] != hsi_meta["transform"] or meta["crs"] != hsi_meta["crs"]:
+    def _normalisation(self, bands: int, means, stds) -> tuple[np.ndarray, np.ndarray]:
+        means, stds = np.asarray(means, np.float32), np.asarray(stds, np.float32)
+        if means.shape != (bands,) or stds.shape != (bands,):
+            raise ValueError(f"Expected {bands} means and stds (one per band), got {means.size} and {stds.size}.")
+        self.means, self.stds = means.tolist(), stds.tolist()
+        return means, stds
+
+    def _check_same_grid(self, path, scene: Scene, hsi: Scene) -> None:
+        same_size = scene.shape[1:] == hsi.shape[1:]
+        georeferenced = scene.transform is not None and hsi.transform is not None
+        if not same_size or (georeferenced and (scene.transform != hsi.transform or scene.crs != hsi.crs)):
             raise ValueError(
-                f"{path} is not on the HSI's grid: expected {hsi.shape[1]}×{hsi.shape[2]} px, "
-                f"{hsi_meta['crs']}, {tuple(hsi_meta['transform'])[:6]}; got {data.shape[1]}×{data.shape[2]} px, "
-                f"{meta['crs']}, {tuple(meta['transform'])[:6]}."
+                f"{path} is not on the HSI's grid: expected {hsi.height}×{hsi.width} px, "
+                f"{hsi.crs}, {tuple(hsi.transform or ())[:6]}; got {scene.height}×{scene.width} px, "
+                f"{scene.crs}, {tuple(scene.transform or ())[:6]}."
             )
 
+    def _datasets_from(self, source, rows, cols, labels=None) -> PixelPatches:
+        """Patches of ``source``: the scenes (``lazy``) or the edge-padded normalised stack."""
+        if self.lazy:
+            return WindowPatches(source, rows, cols, self.patch_size, self.means, self.stds, labels)
+        return PixelPatches(source, rows, cols, self.patch_size, labels)
+
     def setup(self, stage: str | None = None) -> None:
-        stack = self.load_stack()
-        padded = edge_pad(stack, self.patch_size)  # once, shared by every split
+        if self.lazy:
+            source = self.open_sources()
+            if self.means is None or self.stds is None:
+                means, stds = band_statistics(source)
+                means, stds = (means if self.means is None else self.means), (stds if self.stds is None else self.stds)
+            else:
+                means, stds = self.means, self.stds
+            self._normalisation(sum(s.shape[0] for s in source), means, stds)
+            for scene in source:
+                scene.close()
+        else:
+            source = edge_pad(self.load_stack(), self.patch_size)  # once, shared by every split
         rng = np.random.default_rng(self.seed)
         height, width = self.shape
         if stage == "predict":
             rows, cols = np.divmod(np.arange(height * width), width)
-            self.datasets["predict"] = PixelPatches(padded, rows, cols, self.patch_size)
+            self.datasets["predict"] = self._datasets_from(source, rows, cols)
             return
         if self.labels_path is None:  # pretraining: unlabelled patches of every pixel
             pixels = rng.permutation(height * width)
@@ -153,31 +297,75 @@ class HSIPixelDataModule(pl.LightningDataModule):
             train = pixels[n_val:][: self.max_pretrain_pixels]
             for name, ids in (("train", train), ("val", pixels[:n_val])):
                 rows, cols = np.divmod(ids, width)
-                self.datasets[name] = PixelPatches(padded, rows, cols, self.patch_size)
+                self.datasets[name] = self._datasets_from(source, rows, cols)
             return
-        labels, meta = read_raster(self.labels_path)
-        self._check_same_grid(self.labels_path, labels, meta, stack, self.profile)
-        labels = labels[0].astype(np.int64)
-        labelled = np.argwhere(labels > 0)
-        if len(labelled) == 0:
-            raise ValueError(f"{self.labels_path} has no labelled pixel (expected classes 1…K, 0 = unlabelled).")
-        if self.split_path is not None:
-            split, split_meta = read_raster(self.split_path)
-            self._check_same_grid(self.split_path, split, split_meta, stack, self.profile)
-            which = split[0][labelled[:, 0], labelled[:, 1]]
-            train_px, test_px = labelled[which == 1], labelled[which == 2]
-        else:
-            order = rng.permutation(len(labelled))
-            n_test = int(len(labelled) * self.test_fraction)
-            test_px, train_px = labelled[order[:n_test]], labelled[order[n_test:]]
+        labels, train_px, test_px = self._labelled_split(rng)
         order = rng.permutation(len(train_px))
         n_val = int(len(train_px) * self.val_fraction)
         parts = {"train": train_px[order[n_val:]], "val": train_px[order[:n_val]], "test": test_px}
         for name, px in parts.items():
             if len(px) == 0:
-                raise ValueError(f"No labelled pixels for the {name} set: check the split raster and fractions.")
-            self.datasets[name] = PixelPatches(padded, px[:, 0], px[:, 1], self.patch_size, labels[px[:, 0], px[:, 1]] - 1)
+                raise ValueError(f"No labelled pixels for the {name} set: check the split and fractions.")
+            classes = labels[px[:, 0], px[:, 1]] - 1
+            self.datasets[name] = self._datasets_from(source, px[:, 0], px[:, 1], classes)
+
+    def _labelled_split(self, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(labels, train pixels, test pixels)``: the class raster (1…K, 0 unlabelled) and ``[N, 2]`` (row, column)."""
+        labels = read_class_raster(self.labels_path, self.shape)
+        if self.test_labels_path is not None:
+            test = read_class_raster(self.test_labels_path, self.shape, "test label raster")
+            overlap = (labels > 0) & (test > 0)
+            if overlap.any():
+                row, col = np.argwhere(overlap)[0]
+                raise ValueError(
+                    f"{int(overlap.sum())} pixels are labelled in both {self.labels_path!r} and "
+                    f"{self.test_labels_path!r} (first: row {row}, column {col}); expected disjoint train and test pixels."
+                )
+            train_px, test_px = np.argwhere(labels > 0), np.argwhere(test > 0)
+            labels = np.maximum(labels, test)
+        else:
+            labelled = np.argwhere(labels > 0)
+            if len(labelled) == 0:
+                raise ValueError(f"{self.labels_path} has no labelled pixel (expected classes 1…K, 0 = unlabelled).")
+            if self.split_path is None:
+                order = rng.permutation(len(labelled))
+                n_test = int(len(labelled) * self.test_fraction)
+                test_px, train_px = labelled[order[:n_test]], labelled[order[n_test:]]
+            elif self._is_index_file(self.split_path):
+                train_px, test_px = (read_pixel_index(self.split_path, key, self.shape) for key in self._index_keys())
+                for name, px in (("train", train_px), ("test", test_px)):
+                    unlabelled = labels[px[:, 0], px[:, 1]] == 0
+                    if unlabelled.any():
+                        row, col = px[np.argmax(unlabelled)]
+                        raise ValueError(
+                            f"{int(unlabelled.sum())} {name} pixels of {self.split_path!r} are unlabelled (0) in "
+                            f"{self.labels_path!r} (first: row {row}, column {col}); expected labelled pixels, 0-based."
+                        )
+            else:
+                split = read_class_raster(self.split_path, self.shape, "split raster")
+                which = split[labelled[:, 0], labelled[:, 1]]
+                train_px, test_px = labelled[which == 1], labelled[which == 2]
         self.num_classes = int(labels.max())
+        return labels, train_px, test_px
+
+    @staticmethod
+    def _is_index_file(path: str) -> bool:
+        """A ``.mat`` split file without a variable named: SS-MAE's ``*_index.mat`` (N × 2 pixel lists)."""
+        file, key = split_mat_key(path)
+        return file.suffix.lower() == MAT_SUFFIX and key is None and len(mat_keys(file)) > 1
+
+    def _index_keys(self) -> tuple[str, str]:
+        keys = mat_keys(self.split_path)
+        found = []
+        for part in ("train", "test"):
+            named = [k for k in keys if k.lower() == part or k.lower().endswith("_" + part)]
+            if len(named) != 1:
+                raise ValueError(
+                    f"{self.split_path!r} holds {keys}; expected exactly one array named '{part}' or '<name>_{part}' "
+                    f"(N × 2 0-based row, column pixel coordinates), found {named or 'none'}."
+                )
+            found.append(named[0])
+        return found[0], found[1]
 
     def _loader(self, name: str, shuffle: bool = False) -> DataLoader:
         return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)

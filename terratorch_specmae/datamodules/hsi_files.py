@@ -1,0 +1,314 @@
+"""Hyperspectral scenes, auxiliary rasters, label rasters and split files as HSI benchmarks ship them.
+
+:func:`open_scene` gives a :class:`Scene`: a ``[C, H, W]`` raster read in windows, with its band
+wavelengths and georeference where the file has them.
+
+* **GeoTIFF and every other GDAL raster, ENVI (``.hdr`` + raw) included**, through rasterio: read
+  in windows, never whole. Wavelengths come from the band metadata GDAL exposes (ENVI's
+  ``wavelength`` and ``wavelength units`` header fields, or a band's ``wavelength`` /
+  ``CENTRAL_WAVELENGTH_UM`` tag); the nodata value reads as NaN.
+* **MATLAB ``.mat`` v5/v7** through ``scipy.io``: the format has no windowed access, so the
+  variable is read whole (a v5 variable holds at most 2 GB).
+* **MATLAB ``.mat`` v7.3** (HDF5) through h5py: read in windows. MATLAB stores arrays column-major,
+  so h5py sees an ``H × W × C`` array as ``[C, W, H]``; it is transposed back here.
+
+A ``.mat`` file's variable is named after the path, ``"data_DSM_HR.mat:DSM"``, or is the file's
+only array. MATLAB arrays are ``H × W`` or ``H × W × C`` (rows, columns, bands), as every HSI
+benchmark distributes them (SS-MAE's ``berlin_hsi.mat``, Hong et al.'s ``data_HS_LR.mat``, the
+``HSI.mat`` / ``TRLabel.mat`` layout). :func:`read_pixel_index` reads SS-MAE-style split files:
+``N × 2`` arrays of 0-based ``(row, column)`` pixel coordinates.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+#: Extensions read as MATLAB files; everything else goes to rasterio (GDAL).
+MAT_SUFFIX = ".mat"
+#: Extensions of an ENVI header's data file, tried in order after the bare name.
+ENVI_DATA_SUFFIXES = (".img", ".dat", ".raw", ".bsq", ".bil", ".bip", ".sli")
+_MAT_KEY = re.compile(r"^(?P<path>.+\.mat):(?P<key>[A-Za-z]\w*)$", re.IGNORECASE)
+_MICROMETRES = {"micrometers", "micrometer", "micrometre", "micrometres", "microns", "micron", "um", "µm"}
+_NANOMETRES = {"nanometers", "nanometer", "nanometre", "nanometres", "nm"}
+
+
+def split_mat_key(path: str | Path) -> tuple[Path, str | None]:
+    """``("f.mat:key")`` → ``(Path("f.mat"), "key")``; any other path → ``(path, None)``."""
+    match = _MAT_KEY.match(str(path))
+    if match:
+        return Path(match["path"]), match["key"]
+    return Path(path), None
+
+
+class Scene:
+    """A ``[C, H, W]`` raster read in windows (see the module docstring).
+
+    Attributes: ``path``, ``shape`` (C, H, W), ``wavelengths`` (nm per band, or None),
+    ``band_names`` (the file's band descriptions, or None), ``crs``, ``transform`` (None where the
+    file has no georeference, as in ``.mat`` files).
+    """
+
+    path: Path
+    shape: tuple[int, int, int]
+    wavelengths: tuple[float, ...] | None = None
+    band_names: tuple[str, ...] | None = None
+    crs = None
+    transform = None
+    #: whether :meth:`read` reads only the window from disk (False: the file was read whole)
+    windowed: bool = True
+
+    def read(self, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
+        """The ``[C, h, w]`` float32 window ``rows`` × ``cols`` (nodata → NaN)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the open file (the scene reopens it on the next read)."""
+
+    def __getstate__(self) -> dict:  # DataLoader workers get the path and reopen the file
+        self.close()
+        return self.__dict__.copy()
+
+    @property
+    def height(self) -> int:
+        return self.shape[1]
+
+    @property
+    def width(self) -> int:
+        return self.shape[2]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, shape={self.shape})"
+
+
+def _window(rows: slice, cols: slice, height: int, width: int) -> tuple[int, int, int, int]:
+    r0, r1, _ = rows.indices(height)
+    c0, c1, _ = cols.indices(width)
+    return r0, r1, c0, c1
+
+
+class RasterScene(Scene):
+    """A GDAL raster (GeoTIFF, ENVI, …) through rasterio."""
+
+    def __init__(self, path: Path) -> None:
+        import rasterio
+
+        self.path, self._src = path, None
+        try:
+            src = self._open()
+        except rasterio.errors.RasterioIOError as error:
+            raise ValueError(f"Cannot read {str(path)!r} as a raster (GeoTIFF, ENVI .hdr/raw, …): {error}") from error
+        self.shape = (src.count, src.height, src.width)
+        self.crs, self.transform, self.nodata = src.crs, src.transform, src.nodata
+        descriptions = tuple(src.descriptions)
+        self.band_names = descriptions if all(descriptions) else None
+        self.wavelengths = raster_wavelengths(src)
+
+    def _open(self):
+        import rasterio
+
+        if self._src is None:
+            self._src = rasterio.open(self.path)
+        return self._src
+
+    def read(self, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
+        from rasterio.windows import Window
+
+        r0, r1, c0, c1 = _window(rows, cols, self.height, self.width)
+        data = self._open().read(window=Window(c0, r0, c1 - c0, r1 - r0)).astype(np.float32)
+        if self.nodata is not None:
+            data[data == np.float32(self.nodata)] = np.nan
+        return data
+
+    def close(self) -> None:
+        if self._src is not None:
+            self._src.close()
+            self._src = None
+
+
+def _micrometres_or_nanometres(values: list[float], units: str | None, path: Path) -> tuple[float, ...]:
+    unit = (units or "").strip().lower()
+    if unit in _MICROMETRES or (not unit and max(values) < 30.0):  # no unit given: 0.4–2.5 reads as µm
+        return tuple(round(v * 1000.0, 4) for v in values)
+    if unit in _NANOMETRES or not unit:
+        return tuple(values)
+    raise ValueError(f"{str(path)!r}: wavelength units {units!r} not understood; expected nanometers or micrometers.")
+
+
+def raster_wavelengths(src) -> tuple[float, ...] | None:
+    """Band centre wavelengths in nm from a rasterio dataset's metadata, or None."""
+    envi = src.tags(ns="ENVI")
+    if "wavelength" in envi:  # the header's list: "{400.0, 410.0, …}"
+        values = [float(v) for v in re.split(r"[,\s]+", envi["wavelength"].strip("{} ")) if v]
+        if len(values) != src.count:
+            raise ValueError(
+                f"{src.name!r}: the ENVI header lists {len(values)} wavelengths for {src.count} bands."
+            )
+        return _micrometres_or_nanometres(values, envi.get("wavelength_units"), Path(src.name))
+    per_band = []
+    for band in range(1, src.count + 1):
+        tags, imagery = src.tags(band), src.tags(band, ns="IMAGERY")
+        if "CENTRAL_WAVELENGTH_UM" in imagery:
+            per_band.append(float(imagery["CENTRAL_WAVELENGTH_UM"]) * 1000.0)
+        elif "wavelength" in tags:
+            per_band.append(_micrometres_or_nanometres([float(tags["wavelength"])], tags.get("wavelength_units"), Path(src.name))[0])
+        else:
+            return None
+    return tuple(per_band)
+
+
+class MatScene(Scene):
+    """One variable of a MATLAB file (``H × W`` or ``H × W × C``), v5/v7 or v7.3."""
+
+    def __init__(self, path: Path, key: str | None) -> None:
+        import h5py
+
+        self.path, self._file, self._array = path, None, None
+        self.v73 = h5py.is_hdf5(path)
+        variables = self._variables()
+        if key is None:
+            if len(variables) != 1:
+                raise ValueError(
+                    f"{str(path)!r} holds {len(variables)} arrays {sorted(variables)}; name the one to read "
+                    f"as '{path}:<name>'."
+                )
+            key = next(iter(variables))
+        if key not in variables:
+            raise ValueError(f"{str(path)!r} has no array {key!r}; it holds {sorted(variables)}.")
+        self.key, shape = key, variables[key]
+        if len(shape) not in (2, 3):
+            raise ValueError(
+                f"{str(path)!r}:{key} has shape {shape}; expected H × W or H × W × C (rows, columns, bands)."
+            )
+        height, width = shape[:2]
+        self.shape = (shape[2] if len(shape) == 3 else 1, height, width)
+        self.windowed = self.v73
+
+    def _variables(self) -> dict[str, tuple[int, ...]]:
+        """Array name → MATLAB shape (``H, W[, C]``), without reading the arrays."""
+        if self.v73:
+            import h5py
+
+            with h5py.File(self.path, "r") as f:
+                return {
+                    name: tuple(reversed(item.shape))  # column-major: h5py's shape is MATLAB's reversed
+                    for name, item in f.items()
+                    if isinstance(item, h5py.Dataset) and not name.startswith("#")
+                }
+        from scipy.io import whosmat
+
+        try:
+            listed = whosmat(self.path)
+        except Exception as error:  # scipy raises several types for files that are not MATLAB files
+            raise ValueError(f"Cannot read {str(self.path)!r} as a MATLAB .mat file: {error}") from error
+        return {name: tuple(shape) for name, shape, kind in listed if kind not in ("struct", "cell", "char")}
+
+    def read(self, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
+        r0, r1, c0, c1 = _window(rows, cols, self.height, self.width)
+        if self.v73:
+            import h5py
+
+            if self._file is None:
+                self._file = h5py.File(self.path, "r")
+            data = self._file[self.key]
+            window = data[c0:c1, r0:r1] if data.ndim == 2 else data[:, c0:c1, r0:r1]  # [(C,) W, H]
+            window = np.asarray(window, dtype=np.float32)
+            return window.T[None] if window.ndim == 2 else window.transpose(0, 2, 1)
+        if self._array is None:
+            from scipy.io import loadmat
+
+            array = loadmat(self.path, variable_names=[self.key])[self.key]
+            self._array = array[:, :, None] if array.ndim == 2 else array  # H × W × C, as in the file
+        return np.ascontiguousarray(self._array[r0:r1, c0:c1].transpose(2, 0, 1), dtype=np.float32)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __getstate__(self) -> dict:  # a v5 array already read travels with the scene
+        self.close()
+        return self.__dict__.copy()
+
+
+def open_scene(path: str | Path) -> Scene:
+    """A :class:`Scene` over ``path`` (``"file.mat:name"`` picks a MATLAB variable)."""
+    path, key = split_mat_key(path)
+    if not path.is_file():
+        raise ValueError(f"Raster not found: expected a raster or .mat file at {str(path)!r}.")
+    if path.suffix.lower() == MAT_SUFFIX:
+        return MatScene(path, key)
+    if path.suffix.lower() == ".hdr":  # GDAL opens an ENVI file by its data file, beside the header
+        return RasterScene(envi_data_file(path))
+    return RasterScene(path)
+
+
+def envi_data_file(header: Path) -> Path:
+    """The raw file an ENVI header describes: the same name without ``.hdr``, or with one of the usual extensions."""
+    candidates = [header.with_suffix("")] + [header.with_suffix(ext) for ext in ENVI_DATA_SUFFIXES]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    names = ", ".join(c.name for c in candidates)
+    raise ValueError(f"ENVI header {str(header)!r} has no data file beside it; expected one of: {names}.")
+
+
+def read_class_raster(path: str | Path, shape: tuple[int, int], what: str = "label raster") -> np.ndarray:
+    """An ``H × W`` integer raster (class labels, 0 = unlabelled; or a 1/2 split) of the scene's size."""
+    scene = open_scene(path)
+    try:
+        if scene.shape[0] != 1 or scene.shape[1:] != tuple(shape):
+            raise ValueError(
+                f"{what} {str(path)!r} has shape {scene.shape[0]} × {scene.height} × {scene.width} (bands × rows × "
+                f"columns); expected one band of {shape[0]} × {shape[1]}, the scene's size."
+            )
+        values = scene.read()[0]
+    finally:
+        scene.close()
+    if not np.isfinite(values).all() or (values != np.round(values)).any() or values.min() < 0:
+        raise ValueError(f"{what} {str(path)!r} holds values that are not non-negative integers (or nodata).")
+    return values.astype(np.int64)
+
+
+def mat_keys(path: str | Path) -> list[str]:
+    """The array names in a MATLAB file (v5/v7 or v7.3)."""
+    import h5py
+
+    path = Path(path)
+    if h5py.is_hdf5(path):
+        with h5py.File(path, "r") as f:
+            return sorted(name for name, item in f.items() if isinstance(item, h5py.Dataset) and not name.startswith("#"))
+    from scipy.io import whosmat
+
+    return sorted(name for name, _, kind in whosmat(path) if kind not in ("struct", "cell", "char"))
+
+
+def read_pixel_index(path: str | Path, key: str, shape: tuple[int, int]) -> np.ndarray:
+    """``[N, 2]`` 0-based ``(row, column)`` pixels of array ``key`` in a MATLAB file (SS-MAE's ``*_index.mat``)."""
+    import h5py
+
+    path = Path(path)
+    keys = mat_keys(path)
+    if key not in keys:
+        raise ValueError(f"{str(path)!r} has no array {key!r}; it holds {keys}.")
+    if h5py.is_hdf5(path):
+        with h5py.File(path, "r") as f:
+            index = np.asarray(f[key]).T
+    else:
+        from scipy.io import loadmat
+
+        index = loadmat(path, variable_names=[key])[key]
+    if index.ndim != 2 or index.shape[1] != 2:
+        raise ValueError(f"{str(path)!r}:{key} has shape {index.shape}; expected N × 2 (row, column) pixel coordinates.")
+    index = index.astype(np.int64)
+    height, width = shape
+    outside = (index[:, 0] < 0) | (index[:, 0] >= height) | (index[:, 1] < 0) | (index[:, 1] >= width)
+    if outside.any():
+        row, col = index[np.argmax(outside)]
+        raise ValueError(
+            f"{str(path)!r}:{key} has {int(outside.sum())} pixels outside the {height} × {width} scene (first: "
+            f"row {row}, column {col}); expected 0-based (row, column) coordinates."
+        )
+    return index

@@ -1,0 +1,195 @@
+"""HSI benchmark files as their users download them (fake files in the real layouts, tests/data/hsi)."""
+
+import pickle
+
+import numpy as np
+import pytest
+from data.hsi.data import OUC, make_envi, make_hong, make_houston2013, make_ouc, write_mat
+from scipy.io import loadmat
+
+from terratorch_specmae.datamodules.hsi_files import open_scene, read_pixel_index
+from terratorch_specmae.datamodules.hsi_pixels import HSIPixelDataModule
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hsi")
+    return {
+        "root": root,
+        **{name: make_ouc(root / "ouc", name) for name in OUC},
+        "hong_berlin": make_hong(root / "hong", "berlin"),
+        "hong_augsburg": make_hong(root / "hong", "augsburg"),
+        "h13": make_houston2013(root / "v5"),
+        "h13_v73": make_houston2013(root / "v73", v73=True),
+        "envi": make_envi(root),
+    }
+
+
+def ouc_module(paths, **kwargs):
+    args = {"hsi_path": str(paths["hsi"]), "aux_paths": [str(paths["aux"])], "labels_path": str(paths["gt"]),
+            "split_path": str(paths["index"]), "patch_size": 7}  # fmt: skip
+    return HSIPixelDataModule(**{**args, **kwargs})
+
+
+@pytest.mark.parametrize("name", list(OUC))
+def test_ss_mae_files_read_as_they_hold_them(files, name):
+    """berlin_hsi.mat … berlin_index.mat: bands, rows and columns, values, labels and the fixed split."""
+    paths, (_, prefix, bands, _, second, second_bands, classes, rows, cols) = files[name], OUC[name]
+    cube = loadmat(paths["hsi"])[f"{prefix}_hsi"]  # H × W × C, as in the file
+    assert cube.shape == (rows, cols, bands)
+    scene = open_scene(paths["hsi"])
+    assert scene.shape == (bands, rows, cols) and scene.transform is None
+    np.testing.assert_array_equal(scene.read()[:, 5, 3], cube[5, 3].astype(np.float32))
+    np.testing.assert_array_equal(scene.read(slice(2, 6), slice(1, 4)), cube[2:6, 1:4].transpose(2, 0, 1))
+    assert open_scene(paths["aux"]).shape == (second_bands or 1, rows, cols)
+    index = loadmat(paths["index"])
+    gt = loadmat(paths["gt"])[f"{prefix}_gt"]
+    dm = ouc_module(paths)
+    dm.setup("fit")
+    assert dm.shape == (rows, cols) and dm.num_classes == gt.max() <= classes
+    assert len(dm.band_names) == bands + (second_bands or 1)
+    assert dm.band_names[bands:] == ([f"{prefix}_sar_{i}" for i in range(4)] if second == "sar" else [f"{prefix}_lidar"])
+    for split, parts in (("train", ("train", "val")), ("test", ("test",))):  # validation: 20 % of train
+        served = [(r, c) for part in parts for r, c in zip(dm.datasets[part].rows, dm.datasets[part].cols, strict=True)]
+        expected = index[f"{prefix}_{split}"].astype(int)
+        assert sorted(served) == sorted(map(tuple, expected.tolist()))
+        sample = dm.datasets[split][7]
+        assert sample["label"] == gt[sample["row"], sample["col"]] - 1
+        assert sample["image"].shape == (len(dm.band_names), 7, 7)
+        raw = cube[sample["row"], sample["col"]].astype(np.float64)
+        standardised = (raw - np.array(dm.means[:bands])) / np.array(dm.stds[:bands])
+        np.testing.assert_allclose(sample["image"][:bands, 3, 3].numpy(), standardised, rtol=1e-4, atol=1e-4)
+
+
+def test_hong_layout_train_and_test_images(files):
+    """HS-SAR Berlin / HS-SAR-DSM Augsburg: TrainImage and TestImage are the split; the DSM is one more band."""
+    for key, bands in (("hong_berlin", 244 + 4), ("hong_augsburg", 180 + 4 + 1)):
+        paths = files[key]
+        aux = [str(paths["sar"])] + ([str(paths["dsm"])] if "dsm" in paths else [])
+        dm = HSIPixelDataModule(str(paths["hsi"]), aux, labels_path=str(paths["train"]),
+                                test_labels_path=str(paths["test"]))  # fmt: skip
+        dm.setup("fit")
+        train, test = (loadmat(paths[s])[n] for s, n in (("train", "TrainImage"), ("test", "TestImage")))
+        assert len(dm.datasets["train"]) + len(dm.datasets["val"]) == (train > 0).sum()
+        assert len(dm.datasets["test"]) == (test > 0).sum()
+        sample = dm.datasets["test"][0]
+        assert sample["image"].shape == (bands, 7, 7) and sample["label"] == test[sample["row"], sample["col"]] - 1
+        assert dm.num_classes == max(train.max(), test.max())
+
+
+def test_matlab_v73_reads_as_v5_in_windows(files):
+    """MATLAB v7.3 (HDF5, column-major) gives the same [C, H, W] as v5, window by window."""
+    v5, v73 = open_scene(files["h13"]["hsi"]), open_scene(files["h13_v73"]["hsi"])
+    assert v73.windowed and not v5.windowed and v73.shape == v5.shape == (144, 16, 84)
+    np.testing.assert_array_equal(v73.read(), v5.read())
+    np.testing.assert_array_equal(v73.read(slice(3, 10), slice(40, 47)), v5.read(slice(3, 10), slice(40, 47)))
+    lidar = open_scene(files["h13_v73"]["lidar"])
+    np.testing.assert_array_equal(lidar.read(), open_scene(files["h13"]["lidar"]).read())
+    assert lidar.shape == (1, 16, 84)
+    dm = HSIPixelDataModule(str(files["h13_v73"]["hsi"]), [str(files["h13_v73"]["lidar"])],
+                            labels_path=str(files["h13_v73"]["train"]), test_labels_path=str(files["h13_v73"]["test"]),
+                            lazy=True)  # fmt: skip
+    dm.setup("fit")
+    assert dm.band_names[-1] == "LiDAR" and len(dm.band_names) == 145
+
+
+def test_envi_header_gives_wavelengths_and_georeference(files):
+    envi = files["envi"]
+    for path in (envi["header"], envi["hsi"]):  # either file of the pair
+        scene = open_scene(path)
+        assert scene.shape == (48, 24, 40) and scene.crs.to_epsg() == 32615
+        assert scene.transform.c == 271460.0 and scene.transform.f == 3290891.0
+        np.testing.assert_allclose(scene.wavelengths, envi["wavelengths"], atol=1e-3)  # µm in the header → nm
+    raw = np.fromfile(envi["hsi"], "<u2").reshape(48, 24, 40)
+    np.testing.assert_array_equal(open_scene(envi["header"]).read(slice(5, 9), slice(30, 40)), raw[:, 5:9, 30:40])
+    dm = HSIPixelDataModule(str(envi["header"]), labels_path=str(envi["labels"]))
+    dm.setup("fit")
+    assert dm.band_names[:2] == ["380.0nm", "394.3nm"] and dm.wavelengths[-1] == pytest.approx(1050.0)
+    assert dm.profile["crs"].to_epsg() == 32615
+
+
+def test_wavelengths_option_names_the_bands(files):
+    paths = files["houston2018"]
+    wavelengths = np.linspace(374.4, 1047.1, 50).tolist()
+    dm = ouc_module(paths, wavelengths=wavelengths)
+    dm.setup("fit")
+    assert dm.band_names[0] == "374.4nm" and dm.band_names[49] == "1047.1nm" and dm.band_names[50] == "houston_lidar"
+    with pytest.raises(ValueError, match="49 wavelengths given for the 50 bands"):
+        ouc_module(paths, wavelengths=wavelengths[:49]).setup("fit")
+
+
+def test_lazy_patches_equal_in_memory_ones(files):
+    """lazy=True reads each patch from the files (edges repeated at the border) and standardises it
+    with statistics read in blocks of rows: the same samples as the in-memory scene."""
+    paths = files["augsburg"]
+    eager, lazy = ouc_module(paths), ouc_module(paths, lazy=True)
+    eager.setup("fit")
+    lazy.setup("fit")
+    np.testing.assert_allclose(lazy.means, eager.means, rtol=1e-5)
+    np.testing.assert_allclose(lazy.stds, eager.stds, rtol=1e-4)
+    for split in ("train", "val", "test"):
+        assert len(lazy.datasets[split]) == len(eager.datasets[split])
+        for i in range(0, len(eager.datasets[split]), 7):
+            a, b = eager.datasets[split][i], lazy.datasets[split][i]
+            assert (a["row"], a["col"], a["label"]) == (b["row"], b["col"], b["label"])
+            np.testing.assert_allclose(b["image"].numpy(), a["image"].numpy(), atol=2e-4)
+    for dm in (eager, lazy):
+        dm.setup("predict")
+    corners = [0, 31, 22 * 32 - 1]  # border pixels: the window is cut and its edges repeated
+    for i in corners:
+        np.testing.assert_allclose(
+            lazy.datasets["predict"][i]["image"].numpy(), eager.datasets["predict"][i]["image"].numpy(), atol=2e-4
+        )
+    copy = pickle.loads(pickle.dumps(lazy.datasets["test"]))  # what a DataLoader worker receives
+    np.testing.assert_array_equal(copy[3]["image"].numpy(), lazy.datasets["test"][3]["image"].numpy())
+
+
+def test_bad_files_are_clear_errors(files, tmp_path):
+    paths = files["berlin"]
+    with pytest.raises(ValueError, match=r"holds 3 arrays \['berlin_all', 'berlin_test', 'berlin_train'\]; name the one"):
+        open_scene(paths["index"])
+    with pytest.raises(ValueError, match=r"has no array 'hsi'; it holds \['berlin_hsi'\]"):
+        open_scene(f"{paths['hsi']}:hsi")
+    four_d = write_mat(tmp_path / "cube4d.mat", {"x": np.zeros((4, 5, 6, 2))})
+    with pytest.raises(ValueError, match=r"has shape \(4, 5, 6, 2\); expected H × W or H × W × C"):
+        open_scene(four_d)
+    with pytest.raises(ValueError, match="Raster not found"):
+        open_scene(tmp_path / "missing.mat")
+    not_mat = tmp_path / "broken.mat"
+    not_mat.write_bytes(b"not a MATLAB file at all" * 10)
+    with pytest.raises(ValueError, match="Cannot read .*broken.mat' as a MATLAB .mat file"):
+        open_scene(not_mat)
+    outside = write_mat(tmp_path / "index_outside.mat", {"x_train": np.array([[0, 0], [56, 3]]), "x_test": np.array([[1, 1]])})
+    with pytest.raises(ValueError, match=r"1 pixels outside the 56 × 16 scene \(first: row 56, column 3\); expected 0-based"):
+        read_pixel_index(outside, "x_train", (56, 16))
+    gt = loadmat(paths["gt"])["berlin_gt"]
+    r, c = np.argwhere(gt == 0)[0]
+    unlabelled = write_mat(tmp_path / "index_unlabelled.mat",
+                           {"b_train": np.array([[r, c]]), "b_test": np.argwhere(gt > 0)[:3]})  # fmt: skip
+    with pytest.raises(ValueError, match=rf"1 train pixels of .* are unlabelled \(0\) .* \(first: row {r}, column {c}\)"):
+        ouc_module(paths, split_path=str(unlabelled)).setup("fit")
+    no_test = write_mat(tmp_path / "index_no_test.mat", {"b_train": np.argwhere(gt > 0)[:3], "b_all": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match=r"expected exactly one array named 'test' or '<name>_test'"):
+        ouc_module(paths, split_path=str(no_test)).setup("fit")
+    small = write_mat(tmp_path / "sar_small.mat", {"sar": np.zeros((55, 16, 4))})
+    with pytest.raises(ValueError, match="sar_small.mat is not on the HSI's grid: expected 56×16 px"):
+        ouc_module(paths, aux_paths=[str(small)]).setup("fit")
+    wrong_gt = write_mat(tmp_path / "gt_wrong.mat", {"gt": np.zeros((16, 56), np.uint8)})
+    with pytest.raises(ValueError, match=r"has shape 1 × 16 × 56 .* expected one band of 56 × 16, the scene's size"):
+        ouc_module(paths, labels_path=str(wrong_gt)).setup("fit")
+    hong = files["hong_berlin"]
+    with pytest.raises(ValueError, match=r"pixels are labelled in both .*TrainImage.mat' and .*TrainImage.mat'"):
+        HSIPixelDataModule(str(hong["hsi"]), labels_path=str(hong["train"]), test_labels_path=str(hong["train"])).setup("fit")
+    with pytest.raises(ValueError, match="test_labels_path needs labels_path"):
+        HSIPixelDataModule(str(hong["hsi"]), test_labels_path=str(hong["test"]))
+    header = tmp_path / "lonely.hdr"
+    header.write_text((files["envi"]["header"]).read_text())
+    with pytest.raises(ValueError, match=r"has no data file beside it; expected one of: lonely, lonely.img"):
+        open_scene(header)
+    bad_header = tmp_path / "short.hdr"
+    (tmp_path / "short.img").write_bytes(files["envi"]["hsi"].read_bytes())
+    text = files["envi"]["header"].read_text().splitlines()
+    text[-1] = "wavelength = {0.4, 0.5}"
+    bad_header.write_text("\n".join(text) + "\n")
+    with pytest.raises(ValueError, match="the ENVI header lists 2 wavelengths for 48 bands"):
+        open_scene(bad_header)
