@@ -126,6 +126,15 @@ def band_info(name: str) -> Band:
 UNNAMED_BAND = re.compile(r"^band_\d+$")  # the names resolve_bands gives bands known only by in_chans
 
 
+def band_list(names: Sequence[str], limit: int = 12) -> str:
+    """``names`` for a message: the whole list up to ``limit`` names, else the first and last three
+    and the count (a hyperspectral sensor has hundreds)."""
+    names = list(names)
+    if len(names) <= limit:
+        return str(names)
+    return f"[{', '.join(map(repr, names[:3]))}, …, {', '.join(map(repr, names[-3:]))}] ({len(names)} bands)"
+
+
 def check_unique_bands(names: Sequence[str], what: str = "Band names") -> None:
     """Raise a ``ValueError`` naming each repeated band and its positions (every datamodule and model
     taking ``bands`` goes through this, directly or through :func:`resolve_bands`)."""

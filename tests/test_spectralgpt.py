@@ -8,6 +8,7 @@ implementation of SpectralGPT's forward pass written here from its published des
 import argparse
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -141,3 +142,47 @@ def test_command_writes_a_loadable_folder_and_bad_files_are_clear_errors(tmp_pat
     corrupt.write_bytes(b"\x80\x02 not a pickle")
     with pytest.raises(ValueError, match="Could not read .*corrupt.pth"):
         convert_spectralgpt(corrupt)
+
+
+@pytest.mark.parametrize(
+    "wavelengths",
+    [np.linspace(364.0, 1046.0, 144), np.linspace(420.0, 2450.0, 202)],  # Houston 2013 CASI-like; EnMAP-like
+    ids=["houston2013_144", "enmap_like_202"],
+)
+def test_spectralgpt_weights_on_hyperspectral_bands_by_wavelength(tmp_path, wavelengths):
+    """A SpectralGPT file (original key names) loaded into an S2MAE model whose bands are an HSI's, given by
+    wavelength: the shared cube kernel and the blocks load as they are; each new spectral group's row is
+    the mean over its bands of the checkpoint's rows interpolated linearly by wavelength between the two
+    nearest Sentinel-2 bands, and a band outside B01…B12 (443–2202 nm) takes the nearest end band's row."""
+    from terratorch_specmae.backbones import s2mae_vit_tiny
+    from terratorch_specmae.bands import band_info
+    from terratorch_specmae.weights.converters.spectralgpt import SPECTRALGPT_BANDS
+
+    state = spectralgpt_state(width=192, depth=2, decoder_width=64, decoder_depth=1, side=2, groups=4)
+    path = write_checkpoint(tmp_path / "SpectralGPT.pth", state)
+    bands = [f"{round(float(w), 1)}nm" for w in wavelengths]
+    with pytest.warns(UserWarning, match=rf"no weights for bands .*\({len(bands)} bands\)"):
+        model = s2mae_vit_tiny(bands=bands, img_size=16, depth=2, ckpt_path=str(path))
+    assert model.load_report.layout == "spectralgpt" and model.load_report.new_bands == bands
+    ours = model.state_dict()
+    assert torch.equal(ours["tokenizer.proj.weight"], state["patch_embed.proj.weight"])  # a cube kernel: no band identity
+    assert torch.equal(ours["pos_embed.spatial"], state["pos_embed_spatial"])  # 2×2 cells of 8 px either way
+    qkv = torch.cat([state[f"blocks.1.attn.{n}.weight"] for n in "qkv"])
+    assert torch.equal(ours["blocks.1.attn.qkv.weight"], qkv) and torch.equal(ours["norm.bias"], state["norm.bias"])
+    # the expected spectral table, computed here with numpy's interpolation (which clamps at the ends)
+    source_nm = np.array([band_info(b).wavelength_nm for b in SPECTRALGPT_BANDS])
+    order = np.argsort(source_nm)
+    per_source_band = state["pos_embed_temporal"][0, np.arange(12) // 3].double().numpy()  # [12, D]
+    target_nm = np.array([float(b[:-2]) for b in bands])
+    mixing = np.stack([np.interp(target_nm, source_nm[order], np.eye(12)[order][:, s]) for s in range(12)], axis=1)
+    assert np.allclose(mixing.sum(axis=1), 1.0)
+    below, above = target_nm < source_nm.min(), target_nm > source_nm.max()
+    assert (mixing[below, SPECTRALGPT_BANDS.index("B01")] == 1).all() and (mixing[above, SPECTRALGPT_BANDS.index("B12")] == 1).all()
+    per_band = mixing @ per_source_band  # [bands, D]
+    groups = -(-len(bands) // 3)
+    expected = np.stack([per_band[3 * g : 3 * g + 3].mean(axis=0) for g in range(groups)])
+    table = ours["pos_embed.spectral"][0].double().numpy()
+    assert table.shape == expected.shape == (groups, 192)
+    np.testing.assert_allclose(table, expected, rtol=1e-5, atol=1e-6)
+    out = model(torch.randn(2, len(bands), 16, 16))
+    assert out[-1].shape[0] == 2 and torch.isfinite(out[-1]).all()

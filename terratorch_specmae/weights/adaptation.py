@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import torch
 from timm.layers import resample_abs_pos_embed
 
-from terratorch_specmae.bands import DEFAULT_BANDS, band_info
+from terratorch_specmae.bands import DEFAULT_BANDS, band_info, band_list
 
 NEW_BAND_INITS = ("wavelength", "zero", "error")
 POS_EMBED_RESIZES = ("interpolate", "reinit")
@@ -277,15 +277,15 @@ def adapt_encoder_state(
     state["band_order"] = torch.tensor(order if order is not None else range(len(model_bands)), dtype=torch.long)
     if order is not None and order != list(range(len(model_bands))):
         # the same bands in another order: keep the weights, feed the input in the checkpoint's order
-        notes.append(f"bands {list(bands)} → input {list(model_bands)}: input channels fed in the checkpoint's order")
+        notes.append(f"bands {band_list(bands)} → input {band_list(model_bands)}: input channels fed in the checkpoint's order")
     elif order is None:
         mixing = band_mixing(model_bands, bands, new_band_init)
         new = [b for b in model_bands if match_band(b, bands) is None]
         if src_2d and model_2d:
             state[key] = mix_band_slices(state[key], mixing, dim=2)
         notes.append(
-            f"bands {list(bands)} → {list(model_bands)}"
-            + (f" (new, {new_band_init}-initialised: {new})" if new else "")
+            f"bands {band_list(bands)} → {band_list(model_bands)}"
+            + (f" (new, {new_band_init}-initialised: {band_list(new)})" if new else "")
         )
     notes += fit_position_tables(state, encoder.pos_embed, mixing, t_src, t, source, p, resize_pos_embed)
     return state, notes, new, bands

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from terratorch_specmae.bands import resolve_bands
+from terratorch_specmae.bands import band_list, resolve_bands
 from terratorch_specmae.models.decoder import MAEDecoder
 from terratorch_specmae.models.encoder import SpectralViT
 from terratorch_specmae.weights.adaptation import (
@@ -201,7 +201,7 @@ def _log(report: LoadReport) -> None:
         )
     if report.new_bands:
         warnings.warn(
-            f"Checkpoint {report.source!r} has no weights for bands {report.new_bands}: initialised "
+            f"Checkpoint {report.source!r} has no weights for bands {band_list(report.new_bands)}: initialised "
             "(new_band_init), to be learnt in fine-tuning.",
             stacklevel=3,
         )
