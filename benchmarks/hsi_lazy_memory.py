@@ -71,10 +71,10 @@ def write_scene(out: Path, rows: int, cols: int, bands: int = 48) -> dict[str, P
     mat = out / "houston_hsi_v73.mat"
     memmap = np.memmap(raw, "<u2", "r", shape=(bands, rows, cols))
     with h5py.File(mat, "w", userblock_size=512) as f:  # MATLAB's layout: H × W × C stored column-major
-        data = f.create_dataset("houston_hsi", shape=(bands, cols, rows), dtype="u2", chunks=(bands, 64, 64),
+        data = f.create_dataset("houston_hsi", shape=(bands, cols, rows), dtype="u2", chunks=(bands, 32, 32),
                                 compression="gzip", compression_opts=1)  # fmt: skip
-        for b in range(bands):
-            data[b] = memmap[b].T
+        for c0 in range(0, cols, 32):  # whole chunks at a time: 32 columns, every band and row
+            data[:, c0 : c0 + 32, :] = np.asarray(memmap[:, :, c0 : c0 + 32]).transpose(0, 2, 1)
     profile = {"driver": "GTiff", "height": rows, "width": cols, "count": 1, "tiled": True, "compress": "deflate"}
     dsm = out / "dsm.tif"
     with rasterio.open(dsm, "w", dtype="float32", **profile) as dst:

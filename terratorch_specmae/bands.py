@@ -172,7 +172,8 @@ def resolve_bands(bands: str | Sequence[str] | None = None, in_chans: int | None
     for name in names:
         if not isinstance(name, str):
             raise ValueError(f"Band names must be strings, got {name!r} of type {type(name).__name__}.")
-        band_info(name)
+        if not UNNAMED_BAND.match(name):  # "band_3": what in_chans gave; kept when a model is rebuilt or saved
+            band_info(name)
     check_unique_bands(names)
     if in_chans is not None and in_chans != len(names):
         msg = f"in_chans={in_chans} does not match the {len(names)} bands given: {list(names)}."

@@ -193,3 +193,18 @@ def test_bad_files_are_clear_errors(files, tmp_path):
     bad_header.write_text("\n".join(text) + "\n")
     with pytest.raises(ValueError, match="the ENVI header lists 2 wavelengths for 48 bands"):
         open_scene(bad_header)
+
+
+def test_lazy_scenes_read_in_dataloader_worker_processes(files):
+    """Forked DataLoader workers open their own file handles (HDF5 and GDAL handles do not survive a fork)."""
+    import torch
+
+    for hsi, aux in ((files["h13_v73"]["hsi"], files["h13_v73"]["lidar"]), (files["envi"]["header"], None)):
+        dm = HSIPixelDataModule(str(hsi), [str(aux)] if aux else [], patch_size=5, batch_size=32, lazy=True,
+                                max_pretrain_pixels=128)  # fmt: skip
+        dm.setup("fit")
+        dm.datasets["train"][0]  # the parent process opens the file first
+        serial = torch.cat([b["image"] for b in dm._loader("train")])
+        dm.num_workers = 2
+        parallel = torch.cat([b["image"] for b in dm._loader("train")])
+        assert serial.shape[0] == 128 and torch.equal(serial, parallel)

@@ -108,3 +108,16 @@ def test_backbone_features_and_weights_from_pretraining(tmp_path):
     # pixel tokens span every band: their kernel slices follow the bands by name
     kernel = model.spatial.encoder.tokenizer.proj.weight
     assert torch.equal(other.spatial.tokenizer.proj.weight, kernel[:, :, [2, 0, 1]])
+
+
+def test_bands_known_only_by_count_survive_to_encoder():
+    """in_chans alone (as the HSI benchmark configs give it) names the bands band_0 …; the pretraining model's
+    encoders rebuild from those names, with the same weights."""
+    from terratorch_specmae.backbones import ssmae_base_mae
+
+    mae = ssmae_base_mae(in_chans=9, depth=1, embed_dim=32, num_heads=2, decoder_embed_dim=32, decoder_depth=1)
+    encoder = mae.to_encoder()
+    assert encoder.bands == tuple(f"band_{i}" for i in range(9))
+    x = torch.randn(2, 9, 7, 7)
+    assert torch.equal(encoder.spectral.tokenizer.proj.weight, mae.spectral.encoder.tokenizer.proj.weight)
+    assert encoder(x)[0].shape == (2, 49, 64)

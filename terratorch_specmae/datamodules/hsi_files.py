@@ -21,6 +21,7 @@ benchmark distributes them (SS-MAE's ``berlin_hsi.mat``, Hong et al.'s ``data_HS
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -90,12 +91,17 @@ def _window(rows: slice, cols: slice, height: int, width: int) -> tuple[int, int
 
 
 class RasterScene(Scene):
-    """A GDAL raster (GeoTIFF, ENVI, …) through rasterio."""
+    """A GDAL raster (GeoTIFF, ENVI, …) through rasterio.
+
+    Reads run with GDAL's block cache capped at ``cache_mb`` (GDAL's default, 5 % of RAM, would
+    otherwise fill with a large scene's blocks as it is read window by window)."""
+
+    cache_mb: int = 64
 
     def __init__(self, path: Path) -> None:
         import rasterio
 
-        self.path, self._src = path, None
+        self.path, self._src, self._pid = path, None, None
         try:
             src = self._open()
         except rasterio.errors.RasterioIOError as error:
@@ -109,23 +115,26 @@ class RasterScene(Scene):
     def _open(self):
         import rasterio
 
-        if self._src is None:
-            self._src = rasterio.open(self.path)
+        if self._src is None or self._pid != os.getpid():  # a forked DataLoader worker opens its own handle
+            self._src, self._pid = rasterio.open(self.path), os.getpid()
         return self._src
 
     def read(self, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
         from rasterio.windows import Window
 
+        import rasterio
+
         r0, r1, c0, c1 = _window(rows, cols, self.height, self.width)
-        data = self._open().read(window=Window(c0, r0, c1 - c0, r1 - r0)).astype(np.float32)
+        with rasterio.Env(GDAL_CACHEMAX=self.cache_mb):
+            data = self._open().read(window=Window(c0, r0, c1 - c0, r1 - r0)).astype(np.float32)
         if self.nodata is not None:
             data[data == np.float32(self.nodata)] = np.nan
         return data
 
     def close(self) -> None:
-        if self._src is not None:
+        if self._src is not None and self._pid == os.getpid():
             self._src.close()
-            self._src = None
+        self._src = None
 
 
 def _micrometres_or_nanometres(values: list[float], units: str | None, path: Path) -> tuple[float, ...]:
@@ -165,7 +174,7 @@ class MatScene(Scene):
     def __init__(self, path: Path, key: str | None) -> None:
         import h5py
 
-        self.path, self._file, self._array = path, None, None
+        self.path, self._file, self._array, self._pid = path, None, None, None
         self.v73 = h5py.is_hdf5(path)
         variables = self._variables()
         if key is None:
@@ -210,8 +219,8 @@ class MatScene(Scene):
         if self.v73:
             import h5py
 
-            if self._file is None:
-                self._file = h5py.File(self.path, "r")
+            if self._file is None or self._pid != os.getpid():  # a forked DataLoader worker opens its own handle
+                self._file, self._pid = h5py.File(self.path, "r"), os.getpid()
             data = self._file[self.key]
             window = data[c0:c1, r0:r1] if data.ndim == 2 else data[:, c0:c1, r0:r1]  # [(C,) W, H]
             window = np.asarray(window, dtype=np.float32)
@@ -224,9 +233,9 @@ class MatScene(Scene):
         return np.ascontiguousarray(self._array[r0:r1, c0:c1].transpose(2, 0, 1), dtype=np.float32)
 
     def close(self) -> None:
-        if self._file is not None:
+        if self._file is not None and self._pid == os.getpid():
             self._file.close()
-            self._file = None
+        self._file = None
 
     def __getstate__(self) -> dict:  # a v5 array already read travels with the scene
         self.close()

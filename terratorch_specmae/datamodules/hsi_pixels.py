@@ -98,32 +98,39 @@ class WindowPatches(PixelPatches):
         return np.ascontiguousarray((np.pad(window, pads, mode="edge") - self.means) * self.scales, dtype=np.float32)
 
 
-def band_statistics(scenes: Sequence[Scene], max_block_bytes: int = 1 << 26) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band mean and standard deviation of the stacked ``scenes``, read in blocks of rows (memory
-    stays at one block); NaN/nodata anywhere is an error that names the first one."""
-    bands, height, width = sum(s.shape[0] for s in scenes), scenes[0].height, scenes[0].width
-    step = max(1, max_block_bytes // (4 * bands * width))
-    total, squares, bad, first = np.zeros(bands), np.zeros(bands), 0, None
-    for start in range(0, height, step):
-        rows = slice(start, min(start + step, height))
-        block = np.concatenate([scene.read(rows) for scene in scenes]).astype(np.float64)
-        finite = np.isfinite(block)
-        if not finite.all():
-            bad += int((~finite).sum())
-            if first is None:
-                band, row, col = np.argwhere(~finite)[0]
-                first = (int(band), start + int(row), int(col))
-            continue
-        total += block.sum(axis=(1, 2))
-        squares += np.square(block).sum(axis=(1, 2))
+def band_statistics(scenes: Sequence[Scene], max_block_bytes: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean and standard deviation of the stacked ``scenes``, read in blocks of rows of at
+    most ``max_block_bytes`` (float32) per scene, so memory stays at a few blocks; NaN/nodata
+    anywhere is an error that names the first one."""
+    totals, squares, bad, first, offset = [], [], 0, None, 0
+    height, width = scenes[0].height, scenes[0].width
+    for scene in scenes:
+        bands = scene.shape[0]
+        step = max(1, max_block_bytes // (4 * bands * width))
+        total, square = np.zeros(bands), np.zeros(bands)
+        for start in range(0, height, step):
+            block = scene.read(slice(start, min(start + step, height)))
+            finite = np.isfinite(block)
+            if not finite.all():
+                bad += int((~finite).sum())
+                if first is None:
+                    band, row, col = np.argwhere(~finite)[0]
+                    first = (offset + int(band), start + int(row), int(col))
+                continue
+            total += block.sum(axis=(1, 2), dtype=np.float64)
+            block64 = block.astype(np.float64)
+            square += np.einsum("chw,chw->c", block64, block64)
+        totals.append(total)
+        squares.append(square)
+        offset += bands
     if bad:
         raise ValueError(
             f"{bad} NaN/nodata values in the input rasters (first: band {first[0]}, pixel {first[1]}, {first[2]}); "
             "expected finite values everywhere a patch may reach. Fill them before training."
         )
     count = height * width
-    means = total / count
-    return means, np.sqrt(np.maximum(squares / count - means**2, 0.0))
+    means = np.concatenate(totals) / count
+    return means, np.sqrt(np.maximum(np.concatenate(squares) / count - means**2, 0.0))
 
 
 class HSIPixelDataModule(pl.LightningDataModule):
@@ -149,7 +156,8 @@ class HSIPixelDataModule(pl.LightningDataModule):
             (ENVI headers and tagged GeoTIFFs do). With wavelengths, from either, the HSI bands are
             named by them (``"652.5nm"``, as a model's ``bands`` name them); otherwise by the file's
             band descriptions, else ``band_0`` …; auxiliary bands by their descriptions, else the file's stem.
-        val_fraction: share of the training pixels held out for validation (random, seeded).
+        val_fraction: share of the training pixels held out for validation (random, seeded); 0: no
+            validation set (then monitor nothing, or ``train/loss``).
         means, stds: per-band normalisation; computed over the whole scene when not given
             (``self.means`` / ``self.stds`` after ``setup``).
         max_pretrain_pixels: cap on the unlabelled training pixels (a seeded random subset, the same every epoch).
@@ -303,6 +311,8 @@ class HSIPixelDataModule(pl.LightningDataModule):
         order = rng.permutation(len(train_px))
         n_val = int(len(train_px) * self.val_fraction)
         parts = {"train": train_px[order[n_val:]], "val": train_px[order[:n_val]], "test": test_px}
+        if self.val_fraction == 0:  # no validation set (SS-MAE's protocol: train and test only)
+            del parts["val"]
         for name, px in parts.items():
             if len(px) == 0:
                 raise ValueError(f"No labelled pixels for the {name} set: check the split and fractions.")
@@ -373,8 +383,8 @@ class HSIPixelDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val") if "val" in self.datasets else []  # val_fraction 0: no validation
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
