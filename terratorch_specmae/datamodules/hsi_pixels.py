@@ -255,7 +255,9 @@ class HSIPixelDataModule(pl.LightningDataModule):
             means, stds = stack.mean(axis=(1, 2)), stack.std(axis=(1, 2))
         means, stds = self._normalisation(stack.shape[0], means if self.means is None else self.means,
                                           stds if self.stds is None else self.stds)  # fmt: skip
-        return (stack - means[:, None, None]) / np.where(stds > 0, stds, 1.0)[:, None, None]
+        stack -= means[:, None, None]  # in place: the scene is held once, not twice
+        stack /= np.where(stds > 0, stds, 1.0)[:, None, None]
+        return stack
 
     def _normalisation(self, bands: int, means, stds) -> tuple[np.ndarray, np.ndarray]:
         means, stds = np.asarray(means, np.float32), np.asarray(stds, np.float32)
