@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from terratorch_specmae.cli import main as weights_cli
-from terratorch_specmae.weights.converters import convert_spectralgpt
 from terratorch_specmae.models import SpectralMAE, SpectralViT
+from terratorch_specmae.weights.converters import convert_spectralgpt
 
 
 def spectralgpt_state(width=768, depth=12, decoder_width=512, decoder_depth=4, side=16, t=3, p=8, groups=4, mlp=4):

@@ -120,9 +120,8 @@ class RasterScene(Scene):
         return self._src
 
     def read(self, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
-        from rasterio.windows import Window
-
         import rasterio
+        from rasterio.windows import Window
 
         r0, r1, c0, c1 = _window(rows, cols, self.height, self.width)
         with rasterio.Env(GDAL_CACHEMAX=self.cache_mb):

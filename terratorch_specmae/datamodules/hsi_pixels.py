@@ -27,7 +27,6 @@ from terratorch_specmae.datamodules.hsi_files import (
 from terratorch_specmae.datamodules.pixel_patches import check_patch_size, check_pixels, edge_pad, patches_from_padded
 
 
-
 def read_raster(path: str | Path) -> tuple[np.ndarray, dict]:
     """``[C, H, W]`` float32 values and ``{"crs", "transform", "descriptions", "nodata"}`` of a raster
     or ``.mat`` file (see :mod:`~terratorch_specmae.datamodules.hsi_files`), read whole."""

@@ -87,7 +87,7 @@ def _sar(dsm: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.nd
 
 def make_ouc(root: str | Path, name: str, seed: int = 0) -> dict[str, Path]:
     """SS-MAE's files of ``name`` (berlin, augsburg, houston2018) under ``root``; returns their paths."""
-    folder, p, bands, dtype, second, second_bands, classes, rows, cols = OUC[name]
+    folder, p, bands, dtype, second, _, classes, rows, cols = OUC[name]
     rng = np.random.default_rng(seed)
     hsi, dsm, labels, split, _ = _scene(rows, cols, bands, classes, seed)
     cube = hsi.transpose(1, 2, 0)  # H × W × C
