@@ -228,3 +228,27 @@ def test_mae_decoder_follows_bands_and_size(tmp_path):
     assert torch.equal(target.decoder.blocks[0].attn.qkv.weight, source.decoder.blocks[0].attn.qkv.weight)
     loss = target(torch.randn(2, 2, 32, 32)).loss["loss"]
     assert torch.isfinite(loss)
+
+
+def test_our_sentinel2_encoder_on_hyperspectral_bands_by_wavelength(tmp_path):
+    """One of our Sentinel-2 S2MAE encoders (a save_pretrained folder) into a model of 120 HSI bands given by
+    wavelength (400–2500 nm): the rule of SpectralGPT's files (tests/test_spectralgpt.py), row for row."""
+    import numpy as np
+
+    from terratorch_specmae.bands import band_info
+
+    source = randomised(build_backbone("tiny", "s2mae", bands=S2, img_size=32, depth=2))
+    source.save_pretrained(tmp_path / "s2")
+    wavelengths = np.linspace(400.0, 2500.0, 120)
+    bands = [f"{round(float(w), 1)}nm" for w in wavelengths]
+    with pytest.warns(UserWarning, match=r"no weights for bands .*\(120 bands\)"):
+        target = build_backbone("tiny", "s2mae", bands=bands, img_size=32, depth=2, ckpt_path=str(tmp_path / "s2"))
+    assert torch.equal(target.tokenizer.proj.weight, source.tokenizer.proj.weight)
+    assert torch.equal(target.blocks[1].mlp.fc2.weight, source.blocks[1].mlp.fc2.weight)
+    nm = np.array([band_info(b).wavelength_nm for b in S2])
+    order = np.argsort(nm)
+    named = np.array([float(b[:-2]) for b in bands])  # the names' wavelengths (0.1 nm)
+    mixing = np.stack([np.interp(named, nm[order], np.eye(12)[order][:, s]) for s in range(12)], axis=1)
+    per_band = mixing @ source.pos_embed.spectral[0, np.arange(12) // 3].detach().double().numpy()
+    expected = np.stack([per_band[g : g + 3].mean(axis=0) for g in range(0, 120, 3)])
+    np.testing.assert_allclose(target.pos_embed.spectral[0].detach().double().numpy(), expected, rtol=1e-5, atol=1e-6)
