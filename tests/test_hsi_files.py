@@ -4,6 +4,8 @@ import pickle
 
 import numpy as np
 import pytest
+import rasterio
+import torch
 from data.hsi.data import OUC, make_envi, make_hong, make_houston2013, make_ouc, write_mat
 from scipy.io import loadmat
 
@@ -118,11 +120,23 @@ def test_wavelengths_option_names_the_bands(files):
         ouc_module(paths, wavelengths=wavelengths[:49]).setup("fit")
 
 
-def test_lazy_patches_equal_in_memory_ones(files):
+def _modules(files, name, **kwargs):
+    if name == "augsburg":  # MATLAB v5: read whole, then cut
+        return ouc_module(files[name], **kwargs)
+    if name == "h13_v73":  # MATLAB v7.3: windows through h5py
+        paths = files[name]
+        return HSIPixelDataModule(str(paths["hsi"]), [str(paths["lidar"])], labels_path=str(paths["train"]),
+                                  test_labels_path=str(paths["test"]), **kwargs)  # fmt: skip
+    envi = files["envi"]  # ENVI: windows through GDAL
+    return HSIPixelDataModule(str(envi["header"]), labels_path=str(envi["labels"]), **kwargs)
+
+
+@pytest.mark.parametrize("name", ["augsburg", "h13_v73", "envi"])
+def test_lazy_patches_equal_in_memory_ones(files, name):
     """lazy=True reads each patch from the files (edges repeated at the border) and standardises it
     with statistics read in blocks of rows: the same samples as the in-memory scene."""
-    paths = files["augsburg"]
-    eager, lazy = ouc_module(paths), ouc_module(paths, lazy=True)
+    eager, lazy = _modules(files, name), _modules(files, name, lazy=True)
+    assert lazy.lazy and not eager.lazy
     eager.setup("fit")
     lazy.setup("fit")
     np.testing.assert_allclose(lazy.means, eager.means, rtol=1e-5)
@@ -135,7 +149,8 @@ def test_lazy_patches_equal_in_memory_ones(files):
             np.testing.assert_allclose(b["image"].numpy(), a["image"].numpy(), atol=2e-4)
     for dm in (eager, lazy):
         dm.setup("predict")
-    corners = [0, 31, 22 * 32 - 1]  # border pixels: the window is cut and its edges repeated
+    height, width = eager.shape
+    corners = [0, width - 1, width, height * width - 1]  # border pixels: the window is cut and its edges repeated
     for i in corners:
         np.testing.assert_allclose(
             lazy.datasets["predict"][i]["image"].numpy(), eager.datasets["predict"][i]["image"].numpy(), atol=2e-4
@@ -191,20 +206,112 @@ def test_bad_files_are_clear_errors(files, tmp_path):
     text = files["envi"]["header"].read_text().splitlines()
     text[-1] = "wavelength = {0.4, 0.5}"
     bad_header.write_text("\n".join(text) + "\n")
-    with pytest.raises(ValueError, match="the ENVI header lists 2 wavelengths for 48 bands"):
-        open_scene(bad_header)
+    with pytest.warns(UserWarning, match="the ENVI header lists 2 wavelengths for 48 bands; they are ignored"):
+        assert open_scene(bad_header).wavelengths is None  # the wavelengths option can name them
 
 
 def test_lazy_scenes_read_in_dataloader_worker_processes(files):
     """Forked DataLoader workers open their own file handles (HDF5 and GDAL handles do not survive a fork)."""
-    import torch
-
     for hsi, aux in ((files["h13_v73"]["hsi"], files["h13_v73"]["lidar"]), (files["envi"]["header"], None)):
         dm = HSIPixelDataModule(str(hsi), [str(aux)] if aux else [], patch_size=5, batch_size=32, lazy=True,
                                 max_pretrain_pixels=128)  # fmt: skip
         dm.setup("fit")
-        dm.datasets["train"][0]  # the parent process opens the file first
+        dataset = dm.datasets["train"]
+        dataset[0]  # the parent process opens the file first
+        parent = dataset.scenes[0]._pid
         serial = torch.cat([b["image"] for b in dm._loader("train")])
-        dm.num_workers = 2
-        parallel = torch.cat([b["image"] for b in dm._loader("train")])
+        loader = torch.utils.data.DataLoader(OwnHandle(dataset), batch_size=32, num_workers=2)
+        batches = list(loader)
+        parallel = torch.cat([b[0] for b in batches])
         assert serial.shape[0] == 128 and torch.equal(serial, parallel)
+        assert all(b[1].all() for b in batches)  # each worker read through a handle it opened itself
+        assert {int(p) for b in batches for p in b[2]} - {parent}  # in processes other than the parent
+        assert dataset.scenes[0]._pid == parent  # and the parent's handle is still its own
+
+
+class OwnHandle(torch.utils.data.Dataset):
+    """A sample, whether the scene's open handle belongs to the reading process, and that process."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        import os
+
+        image = self.dataset[i]["image"]
+        return image, self.dataset.scenes[0]._pid == os.getpid(), os.getpid()
+
+
+def test_wavelength_units_tags_and_the_gdal_cache(files, tmp_path):
+    """ENVI wavelengths in nm or µm by the header's unit (a unit that is no length warns and is ignored);
+    GeoTIFF band tags; reads run with GDAL's block cache capped at RasterScene.cache_mb."""
+    from terratorch_specmae.datamodules.hsi_files import RasterScene
+
+    envi = files["envi"]
+    header = envi["header"].read_text().splitlines()
+    nm = [f"{w:.3f}" for w in envi["wavelengths"]]
+    for unit, values, expected in (("Nanometers", nm, envi["wavelengths"]), ("Micrometers", nm, envi["wavelengths"] * 1000)):
+        folder = tmp_path / unit
+        folder.mkdir()
+        (folder / "s.img").write_bytes(envi["hsi"].read_bytes())
+        text = [line for line in header if not line.startswith("wavelength")]
+        (folder / "s.hdr").write_text("\n".join([*text, f"wavelength units = {unit}", "wavelength = {" + ", ".join(values) + "}"]) + "\n")
+        np.testing.assert_allclose(open_scene(folder / "s.hdr").wavelengths, expected, rtol=1e-6)
+    (tmp_path / "Nanometers" / "s.hdr").write_text((tmp_path / "Nanometers" / "s.hdr").read_text().replace("Nanometers", "Unknown"))
+    with pytest.warns(UserWarning, match="wavelength units 'Unknown' are not nanometers or micrometers"):
+        assert open_scene(tmp_path / "Nanometers" / "s.hdr").wavelengths is None
+    tagged = tmp_path / "tagged.tif"
+    with rasterio.open(tagged, "w", driver="GTiff", height=4, width=5, count=3, dtype="float32") as dst:
+        dst.write(np.ones((3, 4, 5), np.float32))
+        for band, um in enumerate((0.49, 0.56, 0.665), start=1):
+            dst.update_tags(band, ns="IMAGERY", CENTRAL_WAVELENGTH_UM=str(um))
+    assert open_scene(tagged).wavelengths == pytest.approx((490.0, 560.0, 665.0))
+    seen = []
+    original = rasterio.DatasetReader.read
+
+    def spy(self, *args, **kwargs):
+        seen.append(rasterio.env.get_gdal_config("GDAL_CACHEMAX"))
+        return original(self, *args, **kwargs)
+
+    rasterio.DatasetReader.read = spy
+    try:
+        open_scene(envi["header"]).read(slice(0, 2))
+    finally:
+        rasterio.DatasetReader.read = original
+    assert seen == [RasterScene.cache_mb * 2**20]  # bytes: 64 MB
+
+
+def test_label_nodata_split_values_index_overlap_and_no_validation(files, tmp_path):
+    """A label raster's nodata reads as unlabelled; a split raster holds only 0/1/2; train and test lists
+    of an index file are disjoint; label rasters share the HSI's georeference; val_fraction 0 means none."""
+    envi = files["envi"]
+    with rasterio.open(envi["labels"]) as src:
+        labels, profile = src.read(1), src.profile
+    with_nodata = tmp_path / "labels_nodata.tif"
+    with rasterio.open(with_nodata, "w", **{**profile, "nodata": 255}) as dst:
+        dst.write(np.where(labels == 0, 255, labels).astype(np.uint8), 1)
+    plain = HSIPixelDataModule(str(envi["header"]), labels_path=str(envi["labels"]), val_fraction=0.0)
+    nodata = HSIPixelDataModule(str(envi["header"]), labels_path=str(with_nodata), val_fraction=0.0)
+    plain.setup("fit")
+    nodata.setup("fit")
+    assert "val" not in plain.datasets and plain.val_dataloader() == []
+    assert len(nodata.datasets["train"]) == len(plain.datasets["train"]) == (labels > 0).sum() - len(plain.datasets["test"])
+    shifted = tmp_path / "labels_shifted.tif"
+    with rasterio.open(shifted, "w", **{**profile, "transform": profile["transform"] * rasterio.Affine.translation(2, 0)}) as dst:
+        dst.write(labels, 1)
+    with pytest.raises(ValueError, match="label raster .*labels_shifted.tif' is not on the HSI's grid"):
+        HSIPixelDataModule(str(envi["header"]), labels_path=str(shifted)).setup("fit")
+    hong = files["hong_berlin"]
+    with pytest.raises(ValueError, match=r"split raster .*TestImage.mat' holds \[3, 4, .*\]; expected only \[0, 1, 2\]"):
+        HSIPixelDataModule(str(hong["hsi"]), labels_path=str(hong["train"]), split_path=str(hong["test"])).setup("fit")
+    gt = loadmat(files["berlin"]["gt"])["berlin_gt"]
+    labelled = np.argwhere(gt > 0)
+    overlapping = write_mat(tmp_path / "index_overlap.mat", {"b_train": labelled[:5], "b_test": labelled[3:9]})
+    with pytest.raises(ValueError, match=r"2 pixels of .* are in both the train and the test list"):
+        ouc_module(files["berlin"], split_path=str(overlapping)).setup("fit")
+    pretrain = HSIPixelDataModule(str(envi["header"]), val_fraction=0.0)
+    pretrain.setup("fit")
+    assert "val" not in pretrain.datasets and len(pretrain.datasets["train"]) == 24 * 40

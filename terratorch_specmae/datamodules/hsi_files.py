@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +125,7 @@ class RasterScene(Scene):
         from rasterio.windows import Window
 
         r0, r1, c0, c1 = _window(rows, cols, self.height, self.width)
-        with rasterio.Env(GDAL_CACHEMAX=self.cache_mb):
+        with rasterio.Env(GDAL_CACHEMAX=self.cache_mb * 2**20):  # rasterio hands GDAL bytes
             data = self._open().read(window=Window(c0, r0, c1 - c0, r1 - r0)).astype(np.float32)
         if self.nodata is not None:
             data[data == np.float32(self.nodata)] = np.nan
@@ -136,24 +137,34 @@ class RasterScene(Scene):
         self._src = None
 
 
-def _micrometres_or_nanometres(values: list[float], units: str | None, path: Path) -> tuple[float, ...]:
+def _micrometres_or_nanometres(values: list[float], units: str | None, path: Path) -> tuple[float, ...] | None:
+    """Wavelengths in nm, or None (with a warning) when the unit is not a length (ENVI's ``Unknown``, ``Index``)."""
     unit = (units or "").strip().lower()
     if unit in _MICROMETRES or (not unit and max(values) < 30.0):  # no unit given: 0.4–2.5 reads as µm
         return tuple(round(v * 1000.0, 4) for v in values)
     if unit in _NANOMETRES or not unit:
         return tuple(values)
-    raise ValueError(f"{str(path)!r}: wavelength units {units!r} not understood; expected nanometers or micrometers.")
+    warnings.warn(
+        f"{str(path)!r}: wavelength units {units!r} are not nanometers or micrometers; the file's wavelengths are "
+        "ignored (give the datamodule's `wavelengths` option).",
+        stacklevel=3,
+    )
+    return None
 
 
 def raster_wavelengths(src) -> tuple[float, ...] | None:
-    """Band centre wavelengths in nm from a rasterio dataset's metadata, or None."""
+    """Band centre wavelengths in nm from a rasterio dataset's metadata, or None (a header that lists
+    a wrong number of them, or no length unit, warns and gives None: the ``wavelengths`` option can then name them)."""
     envi = src.tags(ns="ENVI")
     if "wavelength" in envi:  # the header's list: "{400.0, 410.0, …}"
         values = [float(v) for v in re.split(r"[,\s]+", envi["wavelength"].strip("{} ")) if v]
         if len(values) != src.count:
-            raise ValueError(
-                f"{src.name!r}: the ENVI header lists {len(values)} wavelengths for {src.count} bands."
+            warnings.warn(
+                f"{src.name!r}: the ENVI header lists {len(values)} wavelengths for {src.count} bands; they are ignored "
+                "(give the datamodule's `wavelengths` option).",
+                stacklevel=3,
             )
+            return None
         return _micrometres_or_nanometres(values, envi.get("wavelength_units"), Path(src.name))
     per_band = []
     for band in range(1, src.count + 1):
@@ -161,7 +172,10 @@ def raster_wavelengths(src) -> tuple[float, ...] | None:
         if "CENTRAL_WAVELENGTH_UM" in imagery:
             per_band.append(float(imagery["CENTRAL_WAVELENGTH_UM"]) * 1000.0)
         elif "wavelength" in tags:
-            per_band.append(_micrometres_or_nanometres([float(tags["wavelength"])], tags.get("wavelength_units"), Path(src.name))[0])
+            value = _micrometres_or_nanometres([float(tags["wavelength"])], tags.get("wavelength_units"), Path(src.name))
+            if value is None:
+                return None
+            per_band.append(value[0])
         else:
             return None
     return tuple(per_band)
@@ -263,21 +277,39 @@ def envi_data_file(header: Path) -> Path:
     raise ValueError(f"ENVI header {str(header)!r} has no data file beside it; expected one of: {names}.")
 
 
-def read_class_raster(path: str | Path, shape: tuple[int, int], what: str = "label raster") -> np.ndarray:
-    """An ``H × W`` integer raster (class labels, 0 = unlabelled; or a 1/2 split) of the scene's size."""
+def read_class_raster(
+    path: str | Path, reference: Scene, what: str = "label raster", allowed: set[int] | None = None
+) -> np.ndarray:
+    """An ``H × W`` integer raster (class labels, 0 = unlabelled; or a 1/2 split) on ``reference``'s grid
+    (size, and georeference where both have one). The raster's nodata value reads as 0; ``allowed``
+    restricts the values."""
     scene = open_scene(path)
     try:
-        if scene.shape[0] != 1 or scene.shape[1:] != tuple(shape):
+        if scene.shape[0] != 1 or scene.shape[1:] != reference.shape[1:]:
             raise ValueError(
                 f"{what} {str(path)!r} has shape {scene.shape[0]} × {scene.height} × {scene.width} (bands × rows × "
-                f"columns); expected one band of {shape[0]} × {shape[1]}, the scene's size."
+                f"columns); expected one band of {reference.height} × {reference.width}, the scene's size."
+            )
+        if scene.transform is not None and reference.transform is not None and (
+            scene.transform != reference.transform or scene.crs != reference.crs
+        ):
+            raise ValueError(
+                f"{what} {str(path)!r} is not on the HSI's grid: expected {reference.crs}, "
+                f"{tuple(reference.transform)[:6]}; got {scene.crs}, {tuple(scene.transform)[:6]}."
             )
         values = scene.read()[0]
+        nodata = getattr(scene, "nodata", None)
     finally:
         scene.close()
+    if nodata is not None:
+        values = np.where(np.isnan(values), 0, values)  # nodata: unlabelled
     if not np.isfinite(values).all() or (values != np.round(values)).any() or values.min() < 0:
-        raise ValueError(f"{what} {str(path)!r} holds values that are not non-negative integers (or nodata).")
-    return values.astype(np.int64)
+        raise ValueError(f"{what} {str(path)!r} holds values that are not non-negative integers (or NaN).")
+    values = values.astype(np.int64)
+    if allowed is not None and not set(np.unique(values).tolist()) <= allowed:
+        found = sorted(set(np.unique(values).tolist()) - allowed)[:5]
+        raise ValueError(f"{what} {str(path)!r} holds {found}; expected only {sorted(allowed)}.")
+    return values
 
 
 def mat_keys(path: str | Path) -> list[str]:

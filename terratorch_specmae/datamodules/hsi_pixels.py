@@ -233,6 +233,7 @@ class HSIPixelDataModule(pl.LightningDataModule):
             ]
         self.band_names, self.wavelengths = names, None if wavelengths is None else list(wavelengths)
         self.shape, self.profile = hsi.shape[1:], {"crs": hsi.crs, "transform": hsi.transform}
+        self.reference = hsi  # the grid label and split rasters must share
         return scenes
 
     def load_stack(self) -> np.ndarray:
@@ -302,11 +303,12 @@ class HSIPixelDataModule(pl.LightningDataModule):
             return
         if self.labels_path is None:  # pretraining: unlabelled patches of every pixel
             pixels = rng.permutation(height * width)
-            n_val = max(1, int(len(pixels) * self.val_fraction))
+            n_val = max(1, int(len(pixels) * self.val_fraction)) if self.val_fraction > 0 else 0
             train = pixels[n_val:][: self.max_pretrain_pixels]
             for name, ids in (("train", train), ("val", pixels[:n_val])):
-                rows, cols = np.divmod(ids, width)
-                self.datasets[name] = self._datasets_from(source, rows, cols)
+                if len(ids):
+                    rows, cols = np.divmod(ids, width)
+                    self.datasets[name] = self._datasets_from(source, rows, cols)
             return
         labels, train_px, test_px = self._labelled_split(rng)
         order = rng.permutation(len(train_px))
@@ -322,9 +324,9 @@ class HSIPixelDataModule(pl.LightningDataModule):
 
     def _labelled_split(self, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(labels, train pixels, test pixels)``: the class raster (1…K, 0 unlabelled) and ``[N, 2]`` (row, column)."""
-        labels = read_class_raster(self.labels_path, self.shape)
+        labels = read_class_raster(self.labels_path, self.reference)
         if self.test_labels_path is not None:
-            test = read_class_raster(self.test_labels_path, self.shape, "test label raster")
+            test = read_class_raster(self.test_labels_path, self.reference, "test label raster")
             overlap = (labels > 0) & (test > 0)
             if overlap.any():
                 row, col = np.argwhere(overlap)[0]
@@ -344,6 +346,13 @@ class HSIPixelDataModule(pl.LightningDataModule):
                 test_px, train_px = labelled[order[:n_test]], labelled[order[n_test:]]
             elif self._is_index_file(self.split_path):
                 train_px, test_px = (read_pixel_index(self.split_path, key, self.shape) for key in self._index_keys())
+                width = self.shape[1]
+                both = np.intersect1d(train_px[:, 0] * width + train_px[:, 1], test_px[:, 0] * width + test_px[:, 1])
+                if both.size:
+                    raise ValueError(
+                        f"{both.size} pixels of {self.split_path!r} are in both the train and the test list (first: "
+                        f"row {both[0] // width}, column {both[0] % width}); expected disjoint train and test pixels."
+                    )
                 for name, px in (("train", train_px), ("test", test_px)):
                     unlabelled = labels[px[:, 0], px[:, 1]] == 0
                     if unlabelled.any():
@@ -353,7 +362,7 @@ class HSIPixelDataModule(pl.LightningDataModule):
                             f"{self.labels_path!r} (first: row {row}, column {col}); expected labelled pixels, 0-based."
                         )
             else:
-                split = read_class_raster(self.split_path, self.shape, "split raster")
+                split = read_class_raster(self.split_path, self.reference, "split raster", allowed={0, 1, 2})
                 which = split[labelled[:, 0], labelled[:, 1]]
                 train_px, test_px = labelled[which == 1], labelled[which == 2]
         self.num_classes = int(labels.max())
