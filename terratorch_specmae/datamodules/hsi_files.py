@@ -69,7 +69,7 @@ class Scene:
     def close(self) -> None:
         """Release the open file (the scene reopens it on the next read)."""
 
-    def __getstate__(self) -> dict:  # DataLoader workers get the path and reopen the file
+    def __getstate__(self) -> dict:  # DataLoader workers get the path and reopen the file (a v5 array travels)
         self.close()
         return self.__dict__.copy()
 
@@ -189,7 +189,7 @@ class MatScene(Scene):
 
         self.path, self._file, self._array, self._pid = path, None, None, None
         self.v73 = h5py.is_hdf5(path)
-        variables = self._variables()
+        variables = mat_variables(path)
         if key is None:
             if len(variables) != 1:
                 raise ValueError(
@@ -207,25 +207,6 @@ class MatScene(Scene):
         height, width = shape[:2]
         self.shape = (shape[2] if len(shape) == 3 else 1, height, width)
         self.windowed = self.v73
-
-    def _variables(self) -> dict[str, tuple[int, ...]]:
-        """Array name → MATLAB shape (``H, W[, C]``), without reading the arrays."""
-        if self.v73:
-            import h5py
-
-            with h5py.File(self.path, "r") as f:
-                return {
-                    name: tuple(reversed(item.shape))  # column-major: h5py's shape is MATLAB's reversed
-                    for name, item in f.items()
-                    if isinstance(item, h5py.Dataset) and not name.startswith("#")
-                }
-        from scipy.io import whosmat
-
-        try:
-            listed = whosmat(self.path)
-        except Exception as error:  # scipy raises several types for files that are not MATLAB files
-            raise ValueError(f"Cannot read {str(self.path)!r} as a MATLAB .mat file: {error}") from error
-        return {name: tuple(shape) for name, shape, kind in listed if kind not in ("struct", "cell", "char")}
 
     def read(self, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
         r0, r1, c0, c1 = _window(rows, cols, self.height, self.width)
@@ -250,9 +231,6 @@ class MatScene(Scene):
             self._file.close()
         self._file = None
 
-    def __getstate__(self) -> dict:  # a v5 array already read travels with the scene
-        self.close()
-        return self.__dict__.copy()
 
 
 def open_scene(path: str | Path) -> Scene:
@@ -312,17 +290,30 @@ def read_class_raster(
     return values
 
 
-def mat_keys(path: str | Path) -> list[str]:
-    """The array names in a MATLAB file (v5/v7 or v7.3)."""
+def mat_variables(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Array name → MATLAB shape (``H, W[, C]``) in a MATLAB file (v5/v7 or v7.3), without reading the arrays."""
     import h5py
 
     path = Path(path)
     if h5py.is_hdf5(path):
         with h5py.File(path, "r") as f:
-            return sorted(name for name, item in f.items() if isinstance(item, h5py.Dataset) and not name.startswith("#"))
+            return {
+                name: tuple(reversed(item.shape))  # column-major: h5py's shape is MATLAB's reversed
+                for name, item in f.items()
+                if isinstance(item, h5py.Dataset) and not name.startswith("#")
+            }
     from scipy.io import whosmat
 
-    return sorted(name for name, _, kind in whosmat(path) if kind not in ("struct", "cell", "char"))
+    try:
+        listed = whosmat(path)
+    except Exception as error:  # scipy raises several types for files that are not MATLAB files
+        raise ValueError(f"Cannot read {str(path)!r} as a MATLAB .mat file: {error}") from error
+    return {name: tuple(shape) for name, shape, kind in listed if kind not in ("struct", "cell", "char")}
+
+
+def mat_keys(path: str | Path) -> list[str]:
+    """The array names in a MATLAB file (v5/v7 or v7.3)."""
+    return sorted(mat_variables(path))
 
 
 def read_pixel_index(path: str | Path, key: str, shape: tuple[int, int]) -> np.ndarray:

@@ -8,7 +8,6 @@ neighbourhood — hence this datamodule.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
@@ -25,18 +24,6 @@ from terratorch_specmae.datamodules.hsi_files import (
     split_mat_key,
 )
 from terratorch_specmae.datamodules.pixel_patches import check_patch_size, check_pixels, edge_pad, patches_from_padded
-
-
-def read_raster(path: str | Path) -> tuple[np.ndarray, dict]:
-    """``[C, H, W]`` float32 values and ``{"crs", "transform", "descriptions", "nodata"}`` of a raster
-    or ``.mat`` file (see :mod:`~terratorch_specmae.datamodules.hsi_files`), read whole."""
-    scene = open_scene(path)
-    try:
-        data = scene.read()
-    finally:
-        scene.close()
-    names = scene.band_names or ("",) * scene.shape[0]
-    return data, {"crs": scene.crs, "transform": scene.transform, "descriptions": names, "nodata": getattr(scene, "nodata", None)}
 
 
 def wavelength_name(nm: float) -> str:
@@ -97,6 +84,14 @@ class WindowPatches(PixelPatches):
         return np.ascontiguousarray((np.pad(window, pads, mode="edge") - self.means) * self.scales, dtype=np.float32)
 
 
+def nonfinite_error(count: int, band: int, row: int, col: int) -> ValueError:
+    """The error for ``count`` NaN/nodata values in the stacked input, the first at ``band``, ``row``, ``col``."""
+    return ValueError(
+        f"{count} NaN/nodata values in the input rasters (first: band {band}, pixel {row}, {col}); "
+        "expected finite values everywhere a patch may reach. Fill them before training."
+    )
+
+
 def band_statistics(scenes: Sequence[Scene], max_block_bytes: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
     """Per-band mean and standard deviation of the stacked ``scenes``, read in blocks of rows of at
     most ``max_block_bytes`` (float32) per scene, so memory stays at a few blocks; NaN/nodata
@@ -123,10 +118,7 @@ def band_statistics(scenes: Sequence[Scene], max_block_bytes: int = 1 << 24) -> 
         squares.append(square)
         offset += bands
     if bad:
-        raise ValueError(
-            f"{bad} NaN/nodata values in the input rasters (first: band {first[0]}, pixel {first[1]}, {first[2]}); "
-            "expected finite values everywhere a patch may reach. Fill them before training."
-        )
+        raise nonfinite_error(bad, *first)
     count = height * width
     means = np.concatenate(totals) / count
     return means, np.sqrt(np.maximum(np.concatenate(squares) / count - means**2, 0.0))
@@ -246,20 +238,18 @@ class HSIPixelDataModule(pl.LightningDataModule):
                 scene.close()
         bad = ~np.isfinite(stack)
         if bad.any():
-            band, row, col = np.argwhere(bad)[0]
-            raise ValueError(
-                f"{int(bad.sum())} NaN/nodata values in the input rasters (first: band {band}, pixel {row}, {col}); "
-                "expected finite values everywhere a patch may reach. Fill them before training."
-            )
-        if self.means is None or self.stds is None:
-            means, stds = stack.mean(axis=(1, 2)), stack.std(axis=(1, 2))
-        means, stds = self._normalisation(stack.shape[0], means if self.means is None else self.means,
-                                          stds if self.stds is None else self.stds)  # fmt: skip
+            raise nonfinite_error(int(bad.sum()), *np.argwhere(bad)[0])
+        means, stds = self._set_normalisation(stack.shape[0], lambda: (stack.mean(axis=(1, 2)), stack.std(axis=(1, 2))))
         stack -= means[:, None, None]  # in place: the scene is held once, not twice
         stack /= np.where(stds > 0, stds, 1.0)[:, None, None]
         return stack
 
-    def _normalisation(self, bands: int, means, stds) -> tuple[np.ndarray, np.ndarray]:
+    def _set_normalisation(self, bands: int, statistics) -> tuple[np.ndarray, np.ndarray]:
+        """``means``/``stds`` as given, the missing ones from ``statistics()`` (called only then); checked and kept."""
+        means, stds = self.means, self.stds
+        if means is None or stds is None:
+            computed = statistics()
+            means, stds = (computed[0] if means is None else means), (computed[1] if stds is None else stds)
         means, stds = np.asarray(means, np.float32), np.asarray(stds, np.float32)
         if means.shape != (bands,) or stds.shape != (bands,):
             raise ValueError(f"Expected {bands} means and stds (one per band), got {means.size} and {stds.size}.")
@@ -285,12 +275,7 @@ class HSIPixelDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.lazy:
             source = self.open_sources()
-            if self.means is None or self.stds is None:
-                means, stds = band_statistics(source)
-                means, stds = (means if self.means is None else self.means), (stds if self.stds is None else self.stds)
-            else:
-                means, stds = self.means, self.stds
-            self._normalisation(sum(s.shape[0] for s in source), means, stds)
+            self._set_normalisation(sum(s.shape[0] for s in source), lambda: band_statistics(source))
             for scene in source:
                 scene.close()
         else:
