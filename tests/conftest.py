@@ -1,8 +1,21 @@
+import os
+
 import pytest
 import tiny
 import torch
 
 import terratorch_specmae  # noqa: F401  (registers the models with TerraTorch)
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (pyproject's addopts: one worker per core) each worker, and the processes its
+    tests start, gets its share of the cores: two workers with two threads each on two cores run
+    torch's kernels slower than one thread each."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 @pytest.fixture(autouse=True)
