@@ -1,0 +1,329 @@
+"""Images-only pretraining corpora: SSL4EO-S12 and BigEarthNet-S2, on TorchGeo's own datasets.
+
+Each datamodule yields ``{"image": [B, len(bands), img_size, img_size]}`` (no labels), which is
+what ``SpectralMAETask`` trains on. What they share (``PretrainingCorpusDataModule``):
+
+* ``bands`` are our names (``B01`` … ``B12``, ``B8A``), read into the model's order whatever the
+  files' order; an unknown or missing band is an error naming the corpus's bands.
+* In the loader workers (CPU): the selected bands, then MAE's ``RandomResizedCrop`` to
+  ``img_size`` (``crop_scale``, aspect 3/4–4/3) for training, a resize of the whole image for
+  validation — so only ``img_size`` pixels travel to the accelerator.
+* After the transfer (on the accelerator, TorchGeo's ``aug``): per-band standardisation with the
+  corpus's published statistics (``CORPUS_STATISTICS``, by band name), and random horizontal and
+  vertical flips in training.
+* ``num_workers`` with persistent workers (TorchGeo's loader) and pinned memory on CUDA.
+
+Subclasses of TorchGeo's datasets, where TorchGeo falls short for pretraining, say why in one line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import kornia.augmentation as K
+import numpy as np
+import rasterio
+import torch
+import torchvision.transforms.v2 as T
+from torch.utils.data import DataLoader, Subset
+from torchgeo.datamodules import NonGeoDataModule
+from torchgeo.datasets import SSL4EOS12, BigEarthNet
+
+from terratorch_specmae.datamodules.benchmarks import BIGEARTHNET_S2, check_bands, require_training_batches
+
+SENTINEL2_L1C = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+SENTINEL2_L2A = tuple(b for b in SENTINEL2_L1C if b != "B10")
+
+
+
+def _published(bands: Sequence[str], means: Sequence[float], stds: Sequence[float]) -> dict[str, tuple[float, float]]:
+    assert len(bands) == len(means) == len(stds)
+    return {b: (float(m), float(s)) for b, m, s in zip(bands, means, stds)}
+
+
+#: Published per-band mean and standard deviation (reflectance × 10⁴) of each corpus, by band name.
+#: SSL4EO-S12: zhu-xlab/SSL4EO-S12, src/benchmark/pretrain_ssl/datasets/SSL4EO/ssl4eo_dataset.py
+#: (S2C_MEAN/S2C_STD, S2A_MEAN/S2A_STD, "calculated from 50k data"). BigEarthNet-S2: the
+#: BigEarthNet authors' BAND_STATS (rsim/bigearthnet-models-tf, BigEarthNet.py; TorchGeo's
+#: SeasonalContrastS2DataModule uses the same numbers).
+CORPUS_STATISTICS: dict[str, dict[str, tuple[float, float]]] = {
+    "ssl4eo_s12_s2c": _published(
+        SENTINEL2_L1C,
+        [1605.57504906, 1390.78157673, 1314.8729939, 1363.52445545, 1549.44374991, 2091.74883118, 2371.7172463,
+         2299.90463006, 2560.29504086, 830.06605044, 22.10351321, 2177.07172323, 1524.06546312],
+        [786.78685367, 850.34818441, 875.06484736, 1138.84957046, 1122.17775652, 1161.59187054, 1274.39184232,
+         1248.42891965, 1345.52684884, 577.31607053, 51.15431158, 1336.09932639, 1136.53823676],
+    ),
+    "ssl4eo_s12_s2a": _published(
+        SENTINEL2_L2A,
+        [752.40087073, 884.29673756, 1144.16202635, 1297.47289228, 1624.90992062, 2194.6423161, 2422.21248945,
+         2517.76053101, 2581.64687018, 2645.51888987, 2368.51236873, 1805.06846033],
+        [1108.02887453, 1155.15170768, 1183.6292542, 1368.11351514, 1370.265037, 1355.55390699, 1416.51487101,
+         1474.78900051, 1439.3086061, 1582.28010962, 1455.52084939, 1343.48379601],
+    ),
+    "bigearthnet_s2": _published(
+        BIGEARTHNET_S2,
+        [340.76769064, 429.9430203, 614.21682446, 590.23569706, 950.68368468, 1792.46290469, 2075.46795189,
+         2218.94553375, 2266.46036911, 2246.0605464, 1594.42694882, 1009.32729131],
+        [554.81258967, 572.41639287, 582.87945694, 675.88746967, 729.89827633, 1096.01480586, 1273.45393088,
+         1365.45589904, 1356.13789355, 1302.3292881, 1079.19066363, 818.86747235],
+    ),
+}
+
+
+def ssl4eo_file_band(band: str) -> str:
+    """Our band name → SSL4EO-S12's file name stem (``B01`` → ``B1``, ``B8A`` → ``B8A``)."""
+    return re.sub(r"^B0(\d)$", r"B\1", band)
+
+
+class CorpusCrop:
+    """A sample's ``image`` ``[C, H, W]`` → the ``band_index`` channels as float32, cropped and resized to
+    ``size``: a random resized crop (area ``scale``, aspect 3/4–4/3, MAE's) in training, the whole image
+    resized otherwise. Drops everything but the image (pretraining uses no labels)."""
+
+    def __init__(self, band_index: Sequence[int] | None, size: int, train: bool, scale: Sequence[float]) -> None:
+        self.band_index = None if band_index is None else list(band_index)
+        self.size, self.train, self.scale = size, train, tuple(scale)
+        if train:
+            self.crop = T.RandomResizedCrop(size, scale=self.scale, ratio=(3 / 4, 4 / 3), antialias=True)
+        else:
+            self.crop = T.Resize((size, size), antialias=True)
+
+    def __call__(self, sample: dict) -> dict:
+        image = sample["image"]
+        if self.band_index is not None:
+            image = image[self.band_index]
+        return {"image": self.crop(image.float())}
+
+
+class PretrainingCorpusDataModule(NonGeoDataModule):
+    """What the corpus datamodules share (see the module docstring); subclasses build the datasets."""
+
+    corpus = ""  #: the corpus's name in messages
+    available_bands: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        dataset_class: type,
+        band_names: Sequence[str] | None,
+        statistics: dict[str, tuple[float, float]],
+        img_size: int,
+        crop_scale: Sequence[float],
+        batch_size: int,
+        num_workers: int,
+        val_samples: int,
+        **kwargs,
+    ) -> None:
+        bands = check_bands(band_names or SENTINEL2_L2A, self.available_bands, self.corpus)
+        if len(crop_scale) != 2 or not 0 < crop_scale[0] <= crop_scale[1] <= 1:
+            raise ValueError(f"{self.corpus} crop_scale must be [min, max] with 0 < min <= max <= 1, got {list(crop_scale)}.")
+        if img_size < 1:
+            raise ValueError(f"{self.corpus} img_size must be positive, got {img_size}.")
+        if val_samples < 0:
+            raise ValueError(f"{self.corpus} val_samples must be >= 0, got {val_samples}.")
+        super().__init__(dataset_class, batch_size, num_workers, **kwargs)
+        self.band_names, self.img_size, self.crop_scale, self.val_samples = bands, img_size, list(crop_scale), val_samples
+        self.mean = torch.tensor([statistics[b][0] for b in bands])
+        self.std = torch.tensor([statistics[b][1] for b in bands])
+        normalize = K.Normalize(mean=self.mean, std=self.std)
+        flips = [K.RandomHorizontalFlip(), K.RandomVerticalFlip()]
+        self.train_aug = K.AugmentationSequential(normalize, *flips, data_keys=None, keepdim=True)
+        self.aug = K.AugmentationSequential(normalize, data_keys=None, keepdim=True)
+
+    def transforms(self, train: bool, file_bands: Sequence[str]) -> CorpusCrop:
+        index = [list(file_bands).index(b) for b in self.band_names]
+        return CorpusCrop(None if index == list(range(len(file_bands))) else index, self.img_size, train, self.crop_scale)
+
+    def held_out(self, n: int) -> tuple[list[int], list[int]]:
+        """``val_samples`` of ``n`` indices (a seeded draw, sorted) for validation, and the rest."""
+        k = min(self.val_samples, n)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).tolist()
+        return sorted(order[k:]), sorted(order[:k])
+
+    def _dataloader_factory(self, split: str) -> DataLoader:
+        loader = super()._dataloader_factory(split)
+        if torch.cuda.is_available() and not loader.pin_memory:  # page-locked batches copy to the GPU asynchronously
+            loader = DataLoader(
+                loader.dataset, batch_size=loader.batch_size, shuffle=split == "train", num_workers=self.num_workers,
+                collate_fn=self.collate_fn, drop_last=split == "train", persistent_workers=self.num_workers > 0,
+                pin_memory=True,
+            )  # fmt: skip
+        return loader
+
+    def setup(self, stage: str) -> None:
+        if stage in ("fit", "validate"):
+            self.train_dataset, self.val_dataset = self.build(stage)
+            if stage == "fit":
+                require_training_batches(self, self.corpus)
+        else:
+            raise ValueError(f"{self.corpus} is a pretraining corpus (images only): it has no '{stage}' stage.")
+
+    def build(self, stage: str):
+        raise NotImplementedError
+
+
+class SSL4EOS12Images(SSL4EOS12):
+    """TorchGeo's SSL4EO-S12 (``root/<split>/<7-digit location>/<season folder>/B1.tif …``), images only.
+
+    Subclassed because TorchGeo's class always reports 251,079 locations (a partial download or a
+    shard fails on missing folders), draws its seasons with Python's ``random`` and reads every
+    band. Here the locations are the folders present, ``seasons="all"`` makes each location's four
+    seasons four samples and ``"random"`` draws one of them per visit (``torch``'s generator, so
+    ``seed_everything`` governs it), and only ``bands`` are read (``bands`` in our names).
+    """
+
+    def __init__(
+        self,
+        root: str = "data/ssl4eo_s12",
+        split: str = "s2c",
+        seasons: str = "all",
+        bands: Sequence[str] | None = None,
+        transforms=None,
+        download: bool = False,
+        checksum: bool = False,
+    ) -> None:
+        if split not in ("s2c", "s2a"):
+            raise ValueError(f"SSL4EO-S12 split for Sentinel-2 pretraining must be 's2c' (L1C) or 's2a' (L2A), got {split!r}.")
+        if seasons not in ("all", "random"):
+            raise ValueError(f"SSL4EO-S12 seasons must be 'all' (every season a sample) or 'random' (one per visit), got {seasons!r}.")
+        super().__init__(root, split, 1, transforms, download, checksum)
+        self.seasons = seasons
+        self.band_names = tuple(bands or (SENTINEL2_L1C if split == "s2c" else SENTINEL2_L2A))
+        folder = Path(root) / split
+        self.locations = sorted(p for p in folder.iterdir() if re.fullmatch(r"\d{7}", p.name) and p.is_dir())
+        self.season_dirs = [sorted(p for p in loc.iterdir() if p.is_dir()) for loc in self.locations]
+        empty = [loc.name for loc, s in zip(self.locations, self.season_dirs) if not s]
+        if empty:
+            raise ValueError(f"SSL4EO-S12 {split}: locations without season folders under {folder}: {empty[:5]}.")
+        self.samples = (
+            [(i, j) for i, dirs in enumerate(self.season_dirs) for j in range(len(dirs))]
+            if seasons == "all" else [(i, None) for i in range(len(self.locations))]
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        location, season = self.samples[index]
+        dirs = self.season_dirs[location]
+        if season is None:
+            season = int(torch.randint(len(dirs), ()))
+        directory = dirs[season]
+        channels = []
+        for band in self.band_names:
+            path = directory / f"{ssl4eo_file_band(band)}.tif"
+            if not path.exists():
+                raise FileNotFoundError(f"SSL4EO-S12: {path} is missing (band {band} of {directory}).")
+            with rasterio.open(path) as f:  # TorchGeo's read: every band at 264 × 264 px
+                channels.append(f.read(1, out_shape=(self.size, self.size)).astype(np.float32))
+        sample = {"image": torch.from_numpy(np.stack(channels))}
+        return self.transforms(sample) if self.transforms is not None else sample
+
+
+class SSL4EOS12PretrainDataModule(PretrainingCorpusDataModule):
+    """SSL4EO-S12 Sentinel-2 (L1C ``s2c``, 13 bands, or L2A ``s2a``, 12) for pretraining, images only.
+
+    ``seasons``: ``"all"`` — each location's four seasonal images are four samples (an epoch sees
+    each image once); ``"random"`` — one random season per location each time it is drawn (an
+    epoch is one image per location; SSL4EO-S12's own season-as-augmentation). ``val_samples``
+    locations (a seeded draw) are held out for the validation loss, all their seasons.
+    """
+
+    corpus = "SSL4EO-S12"
+
+    def __init__(
+        self,
+        root: str = "data/ssl4eo_s12",
+        split: str = "s2c",
+        bands: list[str] | None = None,
+        seasons: str = "all",
+        img_size: int = 128,
+        crop_scale: list[float] = (0.2, 1.0),
+        val_samples: int = 256,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        download: bool = False,
+        checksum: bool = False,
+    ) -> None:
+        if split not in ("s2c", "s2a"):
+            raise ValueError(f"SSL4EO-S12 split for Sentinel-2 pretraining must be 's2c' (L1C) or 's2a' (L2A), got {split!r}.")
+        if seasons not in ("all", "random"):
+            raise ValueError(f"SSL4EO-S12 seasons must be 'all' (every season a sample) or 'random' (one per visit), got {seasons!r}.")
+        self.available_bands = SENTINEL2_L1C if split == "s2c" else SENTINEL2_L2A
+        super().__init__(
+            SSL4EOS12Images, bands, CORPUS_STATISTICS[f"ssl4eo_s12_{split}"], img_size, crop_scale, batch_size,
+            num_workers, val_samples, root=root, split=split, download=download, checksum=checksum,
+        )  # fmt: skip
+        self.seasons = seasons
+
+    def build(self, stage: str):
+        args = {**self.kwargs, "bands": self.band_names}
+        train = SSL4EOS12Images(**args, seasons=self.seasons, transforms=self.transforms(True, self.band_names))
+        val = SSL4EOS12Images(**args, seasons="all", transforms=self.transforms(False, self.band_names))
+        _, val_locations = self.held_out(len(train.locations))
+        held = set(val_locations)
+        train_ids = [i for i, (loc, _) in enumerate(train.samples) if loc not in held]
+        val_ids = [i for i, (loc, _) in enumerate(val.samples) if loc in held]
+        return Subset(train, train_ids), Subset(val, val_ids)
+
+
+class BigEarthNetPretrainDataModule(PretrainingCorpusDataModule):
+    """BigEarthNet v1 Sentinel-2 (TorchGeo's ``BigEarthNet``, 12 bands at 120 px) for pretraining, images only.
+
+    Trains on the ``train_splits`` (default TorchGeo's ``train`` list; add ``val``/``test`` to
+    pretrain on every patch, then validate on held-out training patches) and validates on
+    ``val_samples`` patches (a seeded draw) of the ``val`` list (or of the training patches when
+    ``val`` is among ``train_splits``). Labels are not read into the batch.
+    """
+
+    corpus = "BigEarthNet (Sentinel-2)"
+    available_bands = BIGEARTHNET_S2
+
+    def __init__(
+        self,
+        root: str = "data/bigearthnet",
+        bands: list[str] | None = None,
+        train_splits: list[str] = ("train",),
+        img_size: int = 128,
+        crop_scale: list[float] = (0.2, 1.0),
+        val_samples: int = 1024,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        download: bool = False,
+        checksum: bool = False,
+    ) -> None:
+        unknown = [s for s in train_splits if s not in ("train", "val", "test")]
+        if unknown or not train_splits:
+            raise ValueError(f"BigEarthNet train_splits must be among ['train', 'val', 'test'], got {list(train_splits)}.")
+        super().__init__(
+            BigEarthNet, bands, CORPUS_STATISTICS["bigearthnet_s2"], img_size, crop_scale, batch_size, num_workers,
+            val_samples, root=root, bands="s2", download=download, checksum=checksum,
+        )  # fmt: skip
+        self.train_splits = list(train_splits)
+
+    def build(self, stage: str):
+        def split(name: str, train: bool):
+            return BigEarthNet(split=name, transforms=self.transforms(train, BIGEARTHNET_S2), **self.kwargs)
+
+        trains = [split(s, True) for s in self.train_splits]
+        train = trains[0] if len(trains) == 1 else torch.utils.data.ConcatDataset(trains)
+        if "val" in self.train_splits:  # validate on held-out training patches
+            evals = [split(s, False) for s in self.train_splits]
+            evaluation = evals[0] if len(evals) == 1 else torch.utils.data.ConcatDataset(evals)
+            train_ids, val_ids = self.held_out(len(train))
+            return Subset(train, train_ids), Subset(evaluation, val_ids)
+        val = split("val", False)
+        _, val_ids = self.held_out(len(val))
+        return train, Subset(val, val_ids)
+
+
+__all__ = [
+    "CORPUS_STATISTICS",
+    "BigEarthNetPretrainDataModule",
+    "CorpusCrop",
+    "PretrainingCorpusDataModule",
+    "SSL4EOS12Images",
+    "SSL4EOS12PretrainDataModule",
+]

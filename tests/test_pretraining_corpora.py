@@ -1,0 +1,141 @@
+"""Images-only pretraining corpora (SSL4EO-S12, BigEarthNet-S2) on tiny fake copies written in the
+datasets' real on-disk layout by tests/data/<name>/data.py: band order by name, the corpus's published
+normalisation, crop size, seasons, held-out validation, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from data.bigearthnet.data import make_bigearthnet
+from data.sentinel2 import band_from_value
+from data.ssl4eo.data import SEASON_OFFSET, SSL4EO_SEASONS, make_ssl4eo
+
+from terratorch_specmae.datamodules import BigEarthNetPretrainDataModule, SSL4EOS12PretrainDataModule
+from terratorch_specmae.datamodules.pretraining_corpora import CORPUS_STATISTICS, SSL4EOS12Images
+
+SHUFFLED = ["B8A", "B02", "B12", "B04", "B01", "B11", "B08", "B03"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpora")
+    make_ssl4eo(root / "ssl4eo", locations=3)
+    make_bigearthnet(root / "bigearthnet")
+    return root
+
+
+def after_transfer(dm, batch, training: bool) -> dict:
+    dm.trainer = SimpleNamespace(training=training, validating=not training, sanity_checking=False, testing=False, predicting=False)
+    return dm.on_after_batch_transfer(batch, 0)
+
+
+def decoded(image: torch.Tensor) -> list[str]:
+    """The band each channel of a raw ``[B, C, H, W]`` batch holds (fake data: one level per band)."""
+    return [band_from_value(float(image[:, c].mean())) for c in range(image.shape[1])]
+
+
+@pytest.mark.parametrize("split", ["s2c", "s2a"])
+def test_ssl4eo_reads_bands_by_name_crops_and_normalises_with_the_published_statistics(data, split):
+    bands = SHUFFLED + (["B10"] if split == "s2c" else [])
+    dm = SSL4EOS12PretrainDataModule(root=str(data / "ssl4eo"), split=split, bands=bands, img_size=96, val_samples=1, batch_size=4)
+    dm.setup("fit")
+    raw = next(iter(dm.train_dataloader()))
+    assert set(raw) == {"image"} and raw["image"].dtype == torch.float32
+    assert raw["image"].shape == (4, len(bands), 96, 96)
+    assert decoded(raw["image"]) == bands  # the files are B1.tif … B12.tif: read by name into this order
+    stats = CORPUS_STATISTICS[f"ssl4eo_s12_{split}"]
+    mean, std = torch.tensor([stats[b][0] for b in bands]), torch.tensor([stats[b][1] for b in bands])
+    val = next(iter(dm.val_dataloader()))
+    out = after_transfer(dm, {"image": val["image"].clone()}, training=False)
+    torch.testing.assert_close(out["image"], (val["image"] - mean[:, None, None]) / std[:, None, None])
+    if split == "s2c":  # the published L1C numbers, by name (B10: cirrus)
+        assert stats["B04"] == (1363.52445545, 1138.84957046) and stats["B10"] == (22.10351321, 51.15431158)
+    else:
+        assert stats["B04"] == (1297.47289228, 1368.11351514) and "B10" not in stats
+
+
+def test_ssl4eo_seasons_all_is_every_season_once_and_random_one_per_location(data):
+    root = str(data / "ssl4eo")
+    every = SSL4EOS12Images(root, "s2c", seasons="all", bands=["B02"])
+    assert len(every) == 3 * len(SSL4EO_SEASONS)
+    assert [(loc, season) for loc, season in every.samples][:4] == [(0, 0), (0, 1), (0, 2), (0, 3)]
+    means = [float(every[i]["image"].mean()) for i in range(4)]  # one location's seasons: offsets 0, 10, 20, 30 (× gain)
+    assert means == sorted(means) and means[-1] - means[0] > 5
+    one = SSL4EOS12Images(root, "s2c", seasons="random", bands=["B02"])
+    assert len(one) == 3
+    torch.manual_seed(0)
+    drawn = {round(float(one[0]["image"].mean()), 3) for _ in range(40)}
+    assert drawn == {round(m, 3) for m in means}  # each visit one of the four seasons, all four over 40 visits
+    assert len(SEASON_OFFSET) == 4
+
+
+def test_ssl4eo_validation_holds_out_whole_locations(data):
+    dm = SSL4EOS12PretrainDataModule(root=str(data / "ssl4eo"), split="s2a", img_size=64, val_samples=1, batch_size=2)
+    dm.setup("fit")
+    train_locations = {dm.train_dataset.dataset.samples[i][0] for i in dm.train_dataset.indices}
+    val_locations = {dm.val_dataset.dataset.samples[i][0] for i in dm.val_dataset.indices}
+    assert len(val_locations) == 1 and not train_locations & val_locations
+    assert len(dm.train_dataset) == 2 * 4 and len(dm.val_dataset) == 4  # all seasons of the held-out location
+    assert dm.band_names == ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"]
+
+
+def test_bigearthnet_pretraining_batches_are_images_only_in_the_models_band_order(data):
+    dm = BigEarthNetPretrainDataModule(root=str(data / "bigearthnet"), bands=SHUFFLED, img_size=128, val_samples=2, batch_size=2)
+    dm.setup("fit")
+    assert len(dm.train_dataset) == 4 and len(dm.val_dataset) == 2
+    raw = next(iter(dm.train_dataloader()))
+    assert set(raw) == {"image"} and raw["image"].shape == (2, len(SHUFFLED), 128, 128)  # 120 px patches → 128
+    assert decoded(raw["image"]) == SHUFFLED
+    out = after_transfer(dm, {"image": raw["image"].clone()}, training=True)
+    stats = CORPUS_STATISTICS["bigearthnet_s2"]
+    assert dm.mean.tolist() == pytest.approx([stats[b][0] for b in SHUFFLED])
+    assert stats["B02"] == (429.9430203, 572.41639287)  # the BigEarthNet authors' numbers
+    # flips move pixels but keep each image's per-band mean: normalised by the statistics of the same band
+    expected = (raw["image"].mean(dim=(2, 3)) - dm.mean) / dm.std
+    torch.testing.assert_close(out["image"].mean(dim=(2, 3)), expected, atol=1e-4, rtol=0)
+    every = BigEarthNetPretrainDataModule(root=str(data / "bigearthnet"), train_splits=["train", "val", "test"], val_samples=3, batch_size=2)
+    every.setup("fit")
+    assert len(every.train_dataset) == 12 - 3 and len(every.val_dataset) == 3
+    assert not set(every.train_dataset.indices) & set(every.val_dataset.indices)
+
+
+def test_training_crops_are_random_resized_crops_and_validation_the_whole_image(data):
+    dm = SSL4EOS12PretrainDataModule(root=str(data / "ssl4eo"), bands=["B02"], img_size=32, crop_scale=[0.05, 0.05], val_samples=1, batch_size=2)
+    dm.setup("fit")
+    train, val = dm.train_dataset.dataset, dm.val_dataset.dataset
+    torch.manual_seed(0)
+    a, b = train[0]["image"], train[0]["image"]
+    assert a.shape == b.shape == (1, 32, 32) and not torch.equal(a, b)  # a new crop each draw
+    whole = val[0]["image"]
+    assert whole.shape == (1, 32, 32) and torch.equal(whole, val[0]["image"])  # validation: deterministic
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"bands": ["B02", "B13"]}, "unknown: ['B13']"),
+        ({"split": "s2a", "bands": ["B10"]}, "unknown: ['B10']"),
+        ({"bands": ["B02", "B02"]}, "B02"),
+        ({"crop_scale": [0.5, 0.2]}, "crop_scale must be [min, max]"),
+        ({"split": "s1"}, "must be 's2c' (L1C) or 's2a' (L2A), got 's1'"),
+        ({"seasons": "two"}, "seasons must be 'all'"),
+        ({"batch_size": 64}, "fewer than batch_size 64"),
+    ],
+)
+def test_bad_corpus_settings_say_what_was_expected(data, kwargs, message):
+    with pytest.raises(ValueError, match=None) as error:
+        dm = SSL4EOS12PretrainDataModule(root=str(data / "ssl4eo"), **{"val_samples": 1, **kwargs})
+        dm.trainer = None
+        dm.setup("fit")
+    assert message in str(error.value)
+
+
+def test_a_missing_band_file_is_named(data, tmp_path):
+    root = make_ssl4eo(tmp_path / "ssl4eo", locations=1, splits=("s2a",), size=32)
+    (root / "s2a" / "0000000" / SSL4EO_SEASONS[2] / "B8A.tif").unlink()
+    images = SSL4EOS12Images(str(root), "s2a", bands=["B02", "B8A"])
+    with pytest.raises(FileNotFoundError, match=r"B8A\.tif is missing \(band B8A"):
+        images[2]
