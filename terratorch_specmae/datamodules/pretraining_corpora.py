@@ -132,6 +132,15 @@ class PretrainingCorpusDataModule(NonGeoDataModule):
         self.train_aug = K.AugmentationSequential(normalize, *flips, data_keys=None, keepdim=True)
         self.aug = K.AugmentationSequential(normalize, data_keys=None, keepdim=True)
 
+    @property
+    def means(self) -> list[float]:
+        """The per-band means the batches are standardised with (SpectralMAETask hands them to saliency masking)."""
+        return self.mean.tolist()
+
+    @property
+    def stds(self) -> list[float]:
+        return self.std.tolist()
+
     def transforms(self, train: bool, file_bands: Sequence[str]) -> CorpusCrop:
         index = [list(file_bands).index(b) for b in self.band_names]
         return CorpusCrop(None if index == list(range(len(file_bands))) else index, self.img_size, train, self.crop_scale)
