@@ -6,11 +6,11 @@ what ``SpectralMAETask`` trains on. What they share (``PretrainingCorpusDataModu
 * ``bands`` are our names (``B01`` … ``B12``, ``B8A``), read into the model's order whatever the
   files' order; an unknown or missing band is an error naming the corpus's bands.
 * In the loader workers (CPU): the selected bands, then MAE's ``RandomResizedCrop`` to
-  ``img_size`` (``crop_scale``, aspect 3/4–4/3) for training, a resize of the whole image for
-  validation — so only ``img_size`` pixels travel to the accelerator.
+  ``img_size`` (``crop_scale``, aspect 3/4–4/3; ``[1, 1]``: no crop) for training, a resize of the
+  whole image for validation — so only ``img_size`` pixels travel to the accelerator.
 * After the transfer (on the accelerator, TorchGeo's ``aug``): per-band standardisation with the
   corpus's published statistics (``CORPUS_STATISTICS``, by band name), and random horizontal and
-  vertical flips in training.
+  vertical flips in training (``flips: false`` turns them off).
 * ``num_workers`` with persistent workers (TorchGeo's loader) and pinned memory on CUDA.
 
 Subclasses of TorchGeo's datasets, where TorchGeo falls short for pretraining, say why in one line.
@@ -81,12 +81,12 @@ def ssl4eo_file_band(band: str) -> str:
 class CorpusCrop:
     """A sample's ``image`` ``[C, H, W]`` → the ``band_index`` channels as float32, cropped and resized to
     ``size``: a random resized crop (area ``scale``, aspect 3/4–4/3, MAE's) in training, the whole image
-    resized otherwise. Drops everything but the image (pretraining uses no labels)."""
+    resized otherwise (and in training when ``scale`` is ``[1, 1]``). Drops everything but the image (pretraining uses no labels)."""
 
     def __init__(self, band_index: Sequence[int] | None, size: int, train: bool, scale: Sequence[float]) -> None:
         self.band_index = None if band_index is None else list(band_index)
         self.size, self.train, self.scale = size, train, tuple(scale)
-        if train:
+        if train and self.scale != (1.0, 1.0):
             self.crop = T.RandomResizedCrop(size, scale=self.scale, ratio=(3 / 4, 4 / 3), antialias=True)
         else:
             self.crop = T.Resize((size, size), antialias=True)
@@ -114,6 +114,7 @@ class PretrainingCorpusDataModule(NonGeoDataModule):
         batch_size: int,
         num_workers: int,
         val_samples: int,
+        flips: bool = True,
         **kwargs,
     ) -> None:
         bands = check_bands(band_names or SENTINEL2_L2A, self.available_bands, self.corpus)
@@ -128,7 +129,7 @@ class PretrainingCorpusDataModule(NonGeoDataModule):
         self.mean = torch.tensor([statistics[b][0] for b in bands])
         self.std = torch.tensor([statistics[b][1] for b in bands])
         normalize = K.Normalize(mean=self.mean, std=self.std)
-        flips = [K.RandomHorizontalFlip(), K.RandomVerticalFlip()]
+        flips = [K.RandomHorizontalFlip(), K.RandomVerticalFlip()] if flips else []
         self.train_aug = K.AugmentationSequential(normalize, *flips, data_keys=None, keepdim=True)
         self.aug = K.AugmentationSequential(normalize, data_keys=None, keepdim=True)
 
@@ -250,6 +251,7 @@ class SSL4EOS12PretrainDataModule(PretrainingCorpusDataModule):
         seasons: str = "all",
         img_size: int = 128,
         crop_scale: list[float] = (0.2, 1.0),
+        flips: bool = True,
         val_samples: int = 256,
         batch_size: int = 64,
         num_workers: int = 0,
@@ -263,7 +265,7 @@ class SSL4EOS12PretrainDataModule(PretrainingCorpusDataModule):
         self.available_bands = SENTINEL2_L1C if split == "s2c" else SENTINEL2_L2A
         super().__init__(
             SSL4EOS12Images, bands, CORPUS_STATISTICS[f"ssl4eo_s12_{split}"], img_size, crop_scale, batch_size,
-            num_workers, val_samples, root=root, split=split, download=download, checksum=checksum,
+            num_workers, val_samples, flips, root=root, split=split, download=download, checksum=checksum,
         )  # fmt: skip
         self.seasons = seasons
 
@@ -297,6 +299,7 @@ class BigEarthNetPretrainDataModule(PretrainingCorpusDataModule):
         train_splits: list[str] = ("train",),
         img_size: int = 128,
         crop_scale: list[float] = (0.2, 1.0),
+        flips: bool = True,
         val_samples: int = 1024,
         batch_size: int = 64,
         num_workers: int = 0,
@@ -308,7 +311,7 @@ class BigEarthNetPretrainDataModule(PretrainingCorpusDataModule):
             raise ValueError(f"BigEarthNet train_splits must be among ['train', 'val', 'test'], got {list(train_splits)}.")
         super().__init__(
             BigEarthNet, bands, CORPUS_STATISTICS["bigearthnet_s2"], img_size, crop_scale, batch_size, num_workers,
-            val_samples, root=root, bands="s2", download=download, checksum=checksum,
+            val_samples, flips, root=root, bands="s2", download=download, checksum=checksum,
         )  # fmt: skip
         self.train_splits = list(train_splits)
 
