@@ -5,7 +5,10 @@ from terratorch_specmae.datamodules.benchmarks import (
 )
 from terratorch_specmae.datamodules.hsi_pixels import HSIPixelDataModule
 from terratorch_specmae.datamodules.multilabel_chips import MultiLabelChipDataModule
-from terratorch_specmae.datamodules.pretraining_corpora import BigEarthNetPretrainDataModule, SSL4EOS12PretrainDataModule
+from terratorch_specmae.datamodules.pretraining_corpora import (
+    BigEarthNetPretrainDataModule,
+    SSL4EOS12PretrainDataModule,
+)
 from terratorch_specmae.datamodules.scene_tiles import SceneTilesDataModule
 
 __all__ = [
