@@ -1,4 +1,4 @@
-"""Images-only pretraining corpora (SSL4EO-S12, BigEarthNet-S2) on tiny fake copies written in the
+"""Images-only pretraining corpora (SSL4EO-S12, BigEarthNet-S2, fMoW-Sentinel) on tiny fake copies written in the
 datasets' real on-disk layout by tests/data/<name>/data.py: band order by name, the corpus's published
 normalisation, crop size, seasons, held-out validation, and clear errors."""
 
@@ -10,11 +10,16 @@ from types import SimpleNamespace
 import pytest
 import torch
 from data.bigearthnet.data import make_bigearthnet
+from data.fmow_sentinel.data import FMOW_IMAGES, make_fmow_sentinel
 from data.sentinel2 import band_from_value
 from data.ssl4eo.data import SEASON_OFFSET, SSL4EO_SEASONS, make_ssl4eo
 
-from terratorch_specmae.datamodules import BigEarthNetPretrainDataModule, SSL4EOS12PretrainDataModule
-from terratorch_specmae.datamodules.pretraining_corpora import CORPUS_STATISTICS, SSL4EOS12Images
+from terratorch_specmae.datamodules import (
+    BigEarthNetPretrainDataModule,
+    FMoWSentinelPretrainDataModule,
+    SSL4EOS12PretrainDataModule,
+)
+from terratorch_specmae.datamodules.pretraining_corpora import CORPUS_STATISTICS, FMoWSentinel, SSL4EOS12Images
 
 SHUFFLED = ["B8A", "B02", "B12", "B04", "B01", "B11", "B08", "B03"]
 
@@ -24,6 +29,7 @@ def data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("corpora")
     make_ssl4eo(root / "ssl4eo", locations=3)
     make_bigearthnet(root / "bigearthnet")
+    make_fmow_sentinel(root / "fmow")
     return root
 
 
@@ -139,3 +145,49 @@ def test_a_missing_band_file_is_named(data, tmp_path):
     images = SSL4EOS12Images(str(root), "s2a", bands=["B02", "B8A"])
     with pytest.raises(FileNotFoundError, match=r"B8A\.tif is missing \(band B8A"):
         images[2]
+
+
+def test_fmow_sentinel_reads_satmaes_csvs_and_13_band_images_of_any_size(data):
+    root = data / "fmow" / "fmow-sentinel"
+    bands = ["B8A", "B02", "B12", "B10", "B01"]
+    images = FMoWSentinel(str(root), "train", bands=bands)
+    assert len(images) == FMOW_IMAGES["train"]
+    sizes = {tuple(images[i]["image"].shape) for i in range(len(images))}
+    assert {s[0] for s in sizes} == {5} and len(sizes) > 2  # the images keep their own sizes
+    assert decoded(images[0]["image"][None]) == bands
+    dm = FMoWSentinelPretrainDataModule(root=str(root), img_size=96, val_samples=2, batch_size=3)
+    dm.setup("fit")
+    assert len(dm.train_dataset) == FMOW_IMAGES["train"] and len(dm.val_dataset) == 2
+    raw = next(iter(dm.train_dataloader()))
+    assert set(raw) == {"image"} and raw["image"].shape == (3, 12, 96, 96)  # 12 bands: B10 left out by default
+    assert decoded(raw["image"]) == dm.band_names
+    assert CORPUS_STATISTICS["fmow_sentinel"]["B04"] == (1136.26026392, 965.23119807)  # SatMAE's numbers
+    val = next(iter(dm.val_dataloader()))
+    out = after_transfer(dm, {"image": val["image"].clone()}, training=False)
+    torch.testing.assert_close(out["image"], (val["image"] - dm.mean[:, None, None]) / dm.std[:, None, None])
+
+
+def test_fmow_sentinel_errors_name_the_file(data, tmp_path):
+    root = make_fmow_sentinel(tmp_path / "copy")
+    with pytest.raises(ValueError, match=r"split must be one of \['train', 'val', 'test'\], got 'validation'"):
+        FMoWSentinel(str(root), "validation")
+    (root / "val.csv").unlink()
+    with pytest.raises(FileNotFoundError, match=r"val\.csv is missing"):
+        FMoWSentinel(str(root), "val")
+    (root / "test_gt.csv").write_text("category,location_id\nairport,0\n")
+    with pytest.raises(ValueError, match="expected an 'image_path' column"):
+        FMoWSentinel(str(root), "test")
+    images = FMoWSentinel(str(root), "train")
+    first = tmp_path / "copy" / images.paths[0]
+    first.unlink()
+    with pytest.raises(FileNotFoundError, match=r"airport_0_0\.tif' not found"):
+        images[0]
+    import rasterio
+
+    with rasterio.open(tmp_path / "copy" / images.paths[1]) as f:
+        profile, four = f.profile, f.read([1, 2, 3, 4])
+    profile.update(count=4)
+    with rasterio.open(tmp_path / "copy" / images.paths[1], "w", **profile) as f:
+        f.write(four)
+    with pytest.raises(ValueError, match="has 4 bands; expected the 13 Sentinel-2 L1C bands"):
+        images[1]

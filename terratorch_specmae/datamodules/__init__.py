@@ -7,6 +7,7 @@ from terratorch_specmae.datamodules.hsi_pixels import HSIPixelDataModule
 from terratorch_specmae.datamodules.multilabel_chips import MultiLabelChipDataModule
 from terratorch_specmae.datamodules.pretraining_corpora import (
     BigEarthNetPretrainDataModule,
+    FMoWSentinelPretrainDataModule,
     SSL4EOS12PretrainDataModule,
 )
 from terratorch_specmae.datamodules.scene_tiles import SceneTilesDataModule
@@ -15,6 +16,7 @@ __all__ = [
     "BigEarthNetBenchmarkDataModule",
     "BigEarthNetPretrainDataModule",
     "EuroSATBenchmarkDataModule",
+    "FMoWSentinelPretrainDataModule",
     "HSIPixelDataModule",
     "MultiLabelChipDataModule",
     "OSCDBenchmarkDataModule",

@@ -1,4 +1,4 @@
-"""Images-only pretraining corpora: SSL4EO-S12 and BigEarthNet-S2, on TorchGeo's own datasets.
+"""Images-only pretraining corpora: SSL4EO-S12 and BigEarthNet-S2 on TorchGeo's datasets, fMoW-Sentinel on ours.
 
 Each datamodule yields ``{"image": [B, len(bands), img_size, img_size]}`` (no labels), which is
 what ``SpectralMAETask`` trains on. What they share (``PretrainingCorpusDataModule``):
@@ -18,6 +18,7 @@ Subclasses of TorchGeo's datasets, where TorchGeo falls short for pretraining, s
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +30,7 @@ import torch
 import torchvision.transforms.v2 as T
 from torch.utils.data import DataLoader, Subset
 from torchgeo.datamodules import NonGeoDataModule
-from torchgeo.datasets import SSL4EOS12, BigEarthNet
+from torchgeo.datasets import SSL4EOS12, BigEarthNet, NonGeoDataset
 
 from terratorch_specmae.datamodules.benchmarks import BIGEARTHNET_S2, check_bands, require_training_batches
 
@@ -47,7 +48,7 @@ def _published(bands: Sequence[str], means: Sequence[float], stds: Sequence[floa
 #: SSL4EO-S12: zhu-xlab/SSL4EO-S12, src/benchmark/pretrain_ssl/datasets/SSL4EO/ssl4eo_dataset.py
 #: (S2C_MEAN/S2C_STD, S2A_MEAN/S2A_STD, "calculated from 50k data"). BigEarthNet-S2: the
 #: BigEarthNet authors' BAND_STATS (rsim/bigearthnet-models-tf, BigEarthNet.py; TorchGeo's
-#: SeasonalContrastS2DataModule uses the same numbers).
+#: SeasonalContrastS2DataModule uses the same numbers). fMoW-Sentinel: SatMAE's.
 CORPUS_STATISTICS: dict[str, dict[str, tuple[float, float]]] = {
     "ssl4eo_s12_s2c": _published(
         SENTINEL2_L1C,
@@ -63,6 +64,14 @@ CORPUS_STATISTICS: dict[str, dict[str, tuple[float, float]]] = {
         [1108.02887453, 1155.15170768, 1183.6292542, 1368.11351514, 1370.265037, 1355.55390699, 1416.51487101,
          1474.78900051, 1439.3086061, 1582.28010962, 1455.52084939, 1343.48379601],
     ),
+    # SatMAE's fMoW-Sentinel statistics (sustainlab-group/SatMAE, util/datasets.py, SentinelIndividualImageDataset)
+    "fmow_sentinel": _published(
+        SENTINEL2_L1C,
+        [1370.19151926, 1184.3824625, 1120.77120066, 1136.26026392, 1263.73947144, 1645.40315151, 1846.87040806,
+         1762.59530783, 1972.62420416, 582.72633433, 14.77112979, 1732.16362238, 1247.91870117],
+        [633.15169573, 650.2842772, 712.12507725, 965.23119807, 948.9819932, 1108.06650639, 1258.36394548,
+         1233.1492281, 1364.38688993, 472.37967789, 14.3114637, 1310.36996126, 1087.6020813],
+    ),
     "bigearthnet_s2": _published(
         BIGEARTHNET_S2,
         [340.76769064, 429.9430203, 614.21682446, 590.23569706, 950.68368468, 1792.46290469, 2075.46795189,
@@ -71,6 +80,57 @@ CORPUS_STATISTICS: dict[str, dict[str, tuple[float, float]]] = {
          1365.45589904, 1356.13789355, 1302.3292881, 1079.19066363, 818.86747235],
     ),
 }
+
+
+FMOW_SPLITS = {"train": "train.csv", "val": "val.csv", "test": "test_gt.csv"}
+
+
+class FMoWSentinel(NonGeoDataset):
+    """fMoW-Sentinel (SatMAE's Sentinel-2 fMoW) as SatMAE lays it out, images only; TorchGeo has no reader for it.
+
+    ``root`` is the ``fmow-sentinel`` folder: ``train.csv``, ``val.csv``, ``test_gt.csv`` (columns
+    ``category, location_id, image_id, timestamp, polygon, image_path``, after an unnamed index
+    column) and ``train/<category>/<category>_<location>/<category>_<location>_<image>.tif`` …;
+    ``image_path`` (``fmow-sentinel/train/…``) is read relative to ``root``'s parent, or to ``root``.
+    Each GeoTIFF holds the 13 Sentinel-2 L1C bands in wavelength order (B01 … B8A, B09, B10, B11, B12)
+    at its own size; ``bands`` (our names) are read, in that order.
+    """
+
+    def __init__(self, root: str = "data/fmow-sentinel", split: str = "train", bands: Sequence[str] | None = None,
+                 transforms=None) -> None:  # fmt: skip
+        if split not in FMOW_SPLITS:
+            raise ValueError(f"fMoW-Sentinel split must be one of {list(FMOW_SPLITS)}, got {split!r}.")
+        self.root, self.split, self.transforms = Path(root), split, transforms
+        self.band_names = tuple(bands or SENTINEL2_L2A)
+        table = self.root / FMOW_SPLITS[split]
+        if not table.exists():
+            raise FileNotFoundError(f"fMoW-Sentinel: {table} is missing (root must be the fmow-sentinel folder with its CSVs).")
+        with open(table, newline="") as f:
+            reader = csv.DictReader(f)
+            if "image_path" not in (reader.fieldnames or []):
+                raise ValueError(f"fMoW-Sentinel: {table} has columns {reader.fieldnames}; expected an 'image_path' column.")
+            self.paths = [row["image_path"] for row in reader]
+        if not self.paths:
+            raise ValueError(f"fMoW-Sentinel: {table} lists no images.")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def locate(self, image_path: str) -> Path:
+        candidates = [self.root.parent / image_path, self.root / image_path]
+        for path in candidates:
+            if path.exists():
+                return path
+        raise FileNotFoundError(f"fMoW-Sentinel: image {image_path!r} not found (looked at {[str(p) for p in candidates]}).")
+
+    def __getitem__(self, index: int) -> dict:
+        path = self.locate(self.paths[index])
+        with rasterio.open(path) as f:
+            if f.count != len(SENTINEL2_L1C):
+                raise ValueError(f"fMoW-Sentinel: {path} has {f.count} bands; expected the 13 Sentinel-2 L1C bands.")
+            image = f.read([SENTINEL2_L1C.index(b) + 1 for b in self.band_names]).astype(np.float32)
+        sample = {"image": torch.from_numpy(image)}
+        return self.transforms(sample) if self.transforms is not None else sample
 
 
 def ssl4eo_file_band(band: str) -> str:
@@ -331,10 +391,47 @@ class BigEarthNetPretrainDataModule(PretrainingCorpusDataModule):
         return train, Subset(val, val_ids)
 
 
+class FMoWSentinelPretrainDataModule(PretrainingCorpusDataModule):
+    """fMoW-Sentinel (SatMAE's CSVs + 13-band GeoTIFFs, ``FMoWSentinel``) for pretraining, images only.
+
+    Trains on ``train.csv``, validates on ``val_samples`` images (a seeded draw) of ``val.csv``.
+    Normalisation: SatMAE's per-band mean and std of fMoW-Sentinel (SatMAE itself maps mean ± 2 std
+    to [0, 1]; here, standardised as the other corpora). Images differ in size: the random resized
+    crop (S2MAE/SatMAE: 96 px) or, for validation, a resize brings them to ``img_size``.
+    """
+
+    corpus = "fMoW-Sentinel"
+    available_bands = SENTINEL2_L1C
+
+    def __init__(
+        self,
+        root: str = "data/fmow-sentinel",
+        bands: list[str] | None = None,
+        img_size: int = 96,
+        crop_scale: list[float] = (0.2, 1.0),
+        flips: bool = True,
+        val_samples: int = 1024,
+        batch_size: int = 64,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__(
+            FMoWSentinel, bands, CORPUS_STATISTICS["fmow_sentinel"], img_size, crop_scale, batch_size, num_workers,
+            val_samples, flips, root=root,
+        )  # fmt: skip
+
+    def build(self, stage: str):
+        train = FMoWSentinel(split="train", bands=self.band_names, transforms=self.transforms(True, self.band_names), **self.kwargs)
+        val = FMoWSentinel(split="val", bands=self.band_names, transforms=self.transforms(False, self.band_names), **self.kwargs)
+        _, val_ids = self.held_out(len(val))
+        return train, Subset(val, val_ids)
+
+
 __all__ = [
     "CORPUS_STATISTICS",
     "BigEarthNetPretrainDataModule",
     "CorpusCrop",
+    "FMoWSentinel",
+    "FMoWSentinelPretrainDataModule",
     "PretrainingCorpusDataModule",
     "SSL4EOS12Images",
     "SSL4EOS12PretrainDataModule",
