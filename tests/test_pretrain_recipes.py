@@ -86,3 +86,30 @@ def test_progressive_recipe_fmow_sentinel_96_px_then_bigearthnet_128_px(tmp_path
             assert torch.equal(value, first[f"model.{key}"]), key
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     assert cli.trainer.global_step == 1 and torch.isfinite(cli.trainer.callback_metrics["train/loss"])
+
+
+@pytest.mark.slow
+def test_ssl4eo_recipe_streams_from_corpus_shards(tmp_path):
+    """The SSL4EO-S12 recipe over LitData shards (StreamingCorpusDataModule): the shards written from the
+    recipe's own corpus settings, then one batch with ViT-B; the same images per training run as the
+    file-based recipe (every season a sample: a quarter of its epochs) and the same global batch and lr."""
+    pytest.importorskip("litdata")
+    from terratorch_specmae.datamodules import SSL4EOS12PretrainDataModule
+    from terratorch_specmae.datamodules.streaming import write_corpus_shards
+
+    files, shards = (ROOT / "configs/pretrain" / f"{name}.yaml" for name in ("s2mae_vit_base_ssl4eo", "s2mae_vit_base_ssl4eo_shards"))
+    source, config = check_paper_numbers(files, 1.2e-3), check_paper_numbers(shards, 1.2e-3)
+    assert config["trainer"]["max_epochs"] * 4 == source["trainer"]["max_epochs"]
+    assert config["model"]["init_args"]["warmup_epochs"] * 4 == source["model"]["init_args"]["warmup_epochs"]
+    assert config["model"]["init_args"]["model_args"] == source["model"]["init_args"]["model_args"]
+    corpus = {**source["data"]["init_args"], "root": str(make_ssl4eo(tmp_path / "corpus", locations=3, splits=("s2c",), size=132)),
+              "seasons": "all", "val_samples": 1}  # fmt: skip
+    out = write_corpus_shards(SSL4EOS12PretrainDataModule(**corpus), tmp_path / "shards")
+    cli = run_cli("fit", "-c", str(shards), "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.num_nodes=1",
+                  "--trainer.strategy=auto", "--trainer.precision=32", "--data.init_args.batch_size=2",
+                  "--data.init_args.num_workers=0", f"--data.init_args.input_dir={out}", "--trainer.fast_dev_run=1",
+                  f"--trainer.default_root_dir={tmp_path / 'run'}")  # fmt: skip
+    assert cli.datamodule.band_names == config["data"]["init_args"]["bands"] == corpus["bands"]
+    assert cli.model.model.encoder.embed_dim == 768 and cli.trainer.global_step == 1
+    logged = cli.trainer.callback_metrics
+    assert torch.isfinite(logged["train/loss"]) and torch.isfinite(logged["val/loss"])

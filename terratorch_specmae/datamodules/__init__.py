@@ -11,6 +11,7 @@ from terratorch_specmae.datamodules.pretraining_corpora import (
     SSL4EOS12PretrainDataModule,
 )
 from terratorch_specmae.datamodules.scene_tiles import SceneTilesDataModule
+from terratorch_specmae.datamodules.streaming import StreamingCorpusDataModule
 
 __all__ = [
     "BigEarthNetBenchmarkDataModule",
@@ -22,4 +23,5 @@ __all__ = [
     "OSCDBenchmarkDataModule",
     "SSL4EOS12PretrainDataModule",
     "SceneTilesDataModule",
+    "StreamingCorpusDataModule",
 ]

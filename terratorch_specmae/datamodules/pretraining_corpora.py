@@ -141,12 +141,14 @@ def ssl4eo_file_band(band: str) -> str:
 class CorpusCrop:
     """A sample's ``image`` ``[C, H, W]`` → the ``band_index`` channels as float32, cropped and resized to
     ``size``: a random resized crop (area ``scale``, aspect 3/4–4/3, MAE's) in training, the whole image
-    resized otherwise (and in training when ``scale`` is ``[1, 1]``). Drops everything but the image (pretraining uses no labels)."""
+    resized otherwise (and in training when ``scale`` is ``[1, 1]``); ``size=None`` keeps the file's size. Drops everything but the image (pretraining uses no labels)."""
 
-    def __init__(self, band_index: Sequence[int] | None, size: int, train: bool, scale: Sequence[float]) -> None:
+    def __init__(self, band_index: Sequence[int] | None, size: int | None, train: bool, scale: Sequence[float]) -> None:
         self.band_index = None if band_index is None else list(band_index)
         self.size, self.train, self.scale = size, train, tuple(scale)
-        if train and self.scale != (1.0, 1.0):
+        if size is None:  # the bands only, at the file's size (what corpus shards store)
+            self.crop = torch.nn.Identity()
+        elif train and self.scale != (1.0, 1.0):
             self.crop = T.RandomResizedCrop(size, scale=self.scale, ratio=(3 / 4, 4 / 3), antialias=True)
         else:
             self.crop = T.Resize((size, size), antialias=True)
@@ -202,9 +204,11 @@ class PretrainingCorpusDataModule(NonGeoDataModule):
     def stds(self) -> list[float]:
         return self.std.tolist()
 
-    def transforms(self, train: bool, file_bands: Sequence[str]) -> CorpusCrop:
+    def transforms(self, train: bool, file_bands: Sequence[str], crop: bool = True) -> CorpusCrop:
+        """The workers' transform: ``bands`` out of ``file_bands``, then the crop (``crop=False``: none, the file's size)."""
         index = [list(file_bands).index(b) for b in self.band_names]
-        return CorpusCrop(None if index == list(range(len(file_bands))) else index, self.img_size, train, self.crop_scale)
+        size = self.img_size if crop else None
+        return CorpusCrop(None if index == list(range(len(file_bands))) else index, size, train, self.crop_scale)
 
     def held_out(self, n: int) -> tuple[list[int], list[int]]:
         """``val_samples`` of ``n`` indices (a seeded draw, sorted) for validation, and the rest."""
@@ -230,7 +234,9 @@ class PretrainingCorpusDataModule(NonGeoDataModule):
         else:
             raise ValueError(f"{self.corpus} is a pretraining corpus (images only): it has no '{stage}' stage.")
 
-    def build(self, stage: str):
+    def build(self, stage: str, crop: bool = True):
+        """The (training, validation) datasets; ``crop=False``: the selected bands at the files' size, uncropped
+        (what :func:`~terratorch_specmae.datamodules.streaming.write_corpus_shards` stores)."""
         raise NotImplementedError
 
 
@@ -329,10 +335,10 @@ class SSL4EOS12PretrainDataModule(PretrainingCorpusDataModule):
         )  # fmt: skip
         self.seasons = seasons
 
-    def build(self, stage: str):
+    def build(self, stage: str, crop: bool = True):
         args = {**self.kwargs, "bands": self.band_names}
-        train = SSL4EOS12Images(**args, seasons=self.seasons, transforms=self.transforms(True, self.band_names))
-        val = SSL4EOS12Images(**args, seasons="all", transforms=self.transforms(False, self.band_names))
+        train = SSL4EOS12Images(**args, seasons=self.seasons, transforms=self.transforms(True, self.band_names, crop))
+        val = SSL4EOS12Images(**args, seasons="all", transforms=self.transforms(False, self.band_names, crop))
         _, val_locations = self.held_out(len(train.locations))
         held = set(val_locations)
         train_ids = [i for i, (loc, _) in enumerate(train.samples) if loc not in held]
@@ -375,9 +381,9 @@ class BigEarthNetPretrainDataModule(PretrainingCorpusDataModule):
         )  # fmt: skip
         self.train_splits = list(train_splits)
 
-    def build(self, stage: str):
+    def build(self, stage: str, crop: bool = True):
         def split(name: str, train: bool):
-            return BigEarthNet(split=name, transforms=self.transforms(train, BIGEARTHNET_S2), **self.kwargs)
+            return BigEarthNet(split=name, transforms=self.transforms(train, BIGEARTHNET_S2, crop), **self.kwargs)
 
         trains = [split(s, True) for s in self.train_splits]
         train = trains[0] if len(trains) == 1 else torch.utils.data.ConcatDataset(trains)
@@ -419,9 +425,11 @@ class FMoWSentinelPretrainDataModule(PretrainingCorpusDataModule):
             val_samples, flips, root=root,
         )  # fmt: skip
 
-    def build(self, stage: str):
-        train = FMoWSentinel(split="train", bands=self.band_names, transforms=self.transforms(True, self.band_names), **self.kwargs)
-        val = FMoWSentinel(split="val", bands=self.band_names, transforms=self.transforms(False, self.band_names), **self.kwargs)
+    def build(self, stage: str, crop: bool = True):
+        def split(name: str, train: bool):
+            return FMoWSentinel(split=name, bands=self.band_names, transforms=self.transforms(train, self.band_names, crop), **self.kwargs)
+
+        train, val = split("train", True), split("val", False)
         _, val_ids = self.held_out(len(val))
         return train, Subset(val, val_ids)
 

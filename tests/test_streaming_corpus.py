@@ -1,0 +1,207 @@
+"""Corpus shards (LitData) on local disk: write_corpus_shards / specmae-shards from a corpus datamodule over fake
+files in the real layout, then StreamingCorpusDataModule reading them: every image once per epoch at its stored
+values, bands by name, the published statistics carried in the shards, crops, a new shuffle each epoch, and
+clear errors. The object-storage path is the same reader with a URL (LitData's downloaders), not run here."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from data.fmow_sentinel.data import make_fmow_sentinel
+from data.sentinel2 import band_from_value
+from data.ssl4eo.data import SSL4EO_SEASONS, make_ssl4eo
+
+from terratorch_specmae.cli_shards import main as shards_main
+from terratorch_specmae.datamodules import (
+    FMoWSentinelPretrainDataModule,
+    SSL4EOS12PretrainDataModule,
+    StreamingCorpusDataModule,
+)
+from terratorch_specmae.datamodules.pretraining_corpora import CORPUS_STATISTICS
+from terratorch_specmae.datamodules.streaming import METADATA_KEY, ShardSample, write_corpus_shards
+
+pytest.importorskip("litdata")
+
+BANDS = ["B8A", "B02", "B12", "B04", "B11"]
+SIZE = 264  # SSL4EO-S12 images are 264 × 264 px (TorchGeo reads every band at that size)
+
+
+@pytest.fixture(scope="module")
+def ssl4eo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ssl4eo")
+    make_ssl4eo(root, locations=3, splits=("s2a",))
+    return root
+
+
+@pytest.fixture(scope="module")
+def shards(ssl4eo, tmp_path_factory) -> tuple[Path, SSL4EOS12PretrainDataModule]:
+    source = SSL4EOS12PretrainDataModule(root=str(ssl4eo), split="s2a", bands=BANDS, val_samples=1, batch_size=2)
+    out = tmp_path_factory.mktemp("shards") / "ssl4eo_shards"
+    start = multiprocessing.get_start_method(allow_none=True)
+    assert write_corpus_shards(source, out, num_workers=2) == out
+    assert multiprocessing.get_start_method(allow_none=True) == start  # LitData's optimize changes it; restored
+    return out, source
+
+
+def images(loader) -> list[torch.Tensor]:
+    return [image for batch in loader for image in batch["image"]]
+
+
+def signature(image: torch.Tensor) -> tuple:
+    return tuple(round(float(v), 2) for v in image.double().sum(dim=(1, 2)))
+
+
+def test_shards_hold_every_training_and_validation_image_at_its_values_with_bands_and_statistics(shards):
+    out, source = shards
+    meta = {split: json.loads((out / split / "index.json").read_text())[METADATA_KEY] for split in ("train", "val")}
+    assert meta["train"]["samples"] == {
+        "train": 2 * len(SSL4EO_SEASONS),
+        "val": len(SSL4EO_SEASONS),
+    }  # 1 location held out
+    assert meta["train"]["bands"] == BANDS and meta["train"]["dtype"] == "uint16"
+    published = CORPUS_STATISTICS["ssl4eo_s12_s2a"]
+    assert meta["train"]["means"] == pytest.approx([published[b][0] for b in BANDS])
+    assert meta["val"]["stds"] == pytest.approx([published[b][1] for b in BANDS])
+    assert sorted(p.name for p in out.parent.iterdir()) == ["ssl4eo_shards"]  # no temporary folder left beside it
+    # read back uncropped (img_size = the files' size, crop_scale [1, 1]): each image exactly once, values unchanged
+    dm = StreamingCorpusDataModule(str(out), img_size=SIZE, crop_scale=[1, 1], flips=False, batch_size=3)
+    dm.setup("fit")
+    train, val = source.build("fit", crop=False)
+    streamed = images(dm.train_dataloader()) + images(dm.val_dataloader())
+    originals = [train[i]["image"] for i in range(len(train))] + [val[i]["image"] for i in range(len(val))]
+    assert (
+        len(streamed) == len(images(dm.val_dataloader())) + 6
+    )  # 8 training images in batches of 3: the last 2 dropped
+    assert {signature(x) for x in streamed} <= {signature(x) for x in originals}
+    everything = StreamingCorpusDataModule(str(out), img_size=SIZE, crop_scale=[1, 1], flips=False, batch_size=1)
+    everything.setup("fit")
+    assert sorted(
+        map(signature, images(everything.train_dataloader()) + images(everything.val_dataloader()))
+    ) == sorted(map(signature, originals))
+    assert all(x.shape == (len(BANDS), SIZE, SIZE) for x in originals)
+
+
+def test_streaming_datamodule_selects_bands_by_name_crops_and_standardises_with_the_shards_statistics(shards):
+    out, _ = shards
+    bands = ["B04", "B8A", "B02"]
+    dm = StreamingCorpusDataModule(str(out), bands=bands, img_size=24, batch_size=4, num_workers=2)
+    assert dm.available_bands == tuple(BANDS) and dm.band_names == bands
+    dm.setup("fit")
+    raw = next(iter(dm.train_dataloader()))
+    assert set(raw) == {"image"} and raw["image"].shape == (4, 3, 24, 24) and raw["image"].dtype == torch.float32
+    assert [band_from_value(float(raw["image"][:, c].mean())) for c in range(3)] == bands
+    published = CORPUS_STATISTICS["ssl4eo_s12_s2a"]
+    mean, std = torch.tensor([published[b][0] for b in bands]), torch.tensor([published[b][1] for b in bands])
+    assert dm.means == pytest.approx(mean.tolist()) and dm.stds == pytest.approx(std.tolist())
+    dm.trainer = SimpleNamespace(
+        training=False, validating=True, sanity_checking=False, testing=False, predicting=False
+    )
+    val = next(iter(dm.val_dataloader()))
+    out_batch = dm.on_after_batch_transfer({"image": val["image"].clone()}, 0)
+    torch.testing.assert_close(out_batch["image"], (val["image"] - mean[:, None, None]) / std[:, None, None])
+
+
+def test_each_epoch_draws_a_new_order_from_the_seed(shards):
+    out, _ = shards
+
+    def orders(seed: int) -> list[list[tuple]]:
+        dm = StreamingCorpusDataModule(str(out), img_size=SIZE, crop_scale=[1, 1], flips=False, batch_size=1, seed=seed)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        return [[signature(x) for x in images(loader)] for _ in range(2)]
+
+    first, second = orders(0)
+    assert sorted(first) == sorted(second) and len(first) == 8
+    assert first != second  # epoch 2 is another permutation of the same images
+    assert orders(0) == [first, second]  # the same seed, the same orders (every rank agrees)
+
+
+def test_specmae_shards_writes_a_corpus_from_a_pretraining_config(tmp_path, capsys):
+    fmow = make_fmow_sentinel(tmp_path / "fmow")
+    config = tmp_path / "pretrain.yaml"
+    config.write_text(
+        "data:\n  class_path: terratorch_specmae.datamodules.FMoWSentinelPretrainDataModule\n"
+        "  init_args: {root: nowhere, bands: [B02, B03, B04], val_samples: 2, batch_size: 2}\n"
+    )
+    shards_main([str(config), str(tmp_path / "shards"), "--root", str(fmow)])
+    printed = capsys.readouterr().out
+    dm = StreamingCorpusDataModule(str(tmp_path / "shards"), img_size=16, batch_size=2)
+    assert dm.metadata["corpus"] == "fMoW-Sentinel" and dm.band_names == ["B02", "B03", "B04"]
+    source = FMoWSentinelPretrainDataModule(root=str(fmow), bands=["B02", "B03", "B04"], val_samples=2)
+    train, _ = source.build("fit", crop=False)
+    assert dm.metadata["samples"] == {"train": len(train), "val": 2}
+    assert f"{len(train)} training and 2 validation samples" in printed
+    dm.setup("fit")
+    sizes = {tuple(x.shape) for x in images(dm.train_dataloader())}
+    assert sizes == {(3, 16, 16)}  # images of different sizes, each cropped to img_size
+
+
+def test_shard_writing_refuses_to_overwrite_or_to_change_values(shards, ssl4eo, tmp_path):
+    out, source = shards
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    with pytest.raises(FileExistsError, match="ssl4eo_shards exists"):
+        write_corpus_shards(source, out)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    random = SSL4EOS12PretrainDataModule(root=str(ssl4eo), split="s2a", seasons="random", val_samples=1)
+    with pytest.raises(ValueError, match="seasons 'all'.*got 'random'"):
+        write_corpus_shards(random, tmp_path / "x")
+    with pytest.raises(ValueError, match="dtype must be one of \\['uint16', 'float32'\\], got 'int8'"):
+        write_corpus_shards(source, tmp_path / "x", dtype="int8")
+    fractional = [{"image": torch.full((2, 3, 3), 0.5)}]
+    with pytest.raises(ValueError, match="sample 0 has values in \\[0.5, 0.5\\].*dtype='float32'"):
+        ShardSample(fractional, "uint16", "fake")(0)
+    assert ShardSample(fractional, "float32", "fake")(0)["image"].dtype == np.float32
+    with pytest.raises(ValueError, match="NaN or inf"):
+        ShardSample([{"image": torch.tensor([[[float("nan")]]])}], "float32", "fake")(0)
+    assert not (tmp_path / "x").exists()
+
+
+def test_streaming_datamodule_errors_name_what_was_expected(shards, tmp_path):
+    out, _ = shards
+    with pytest.raises(FileNotFoundError, match="train/index.json is missing; expected corpus shards"):
+        StreamingCorpusDataModule(str(tmp_path / "nothing"))
+    with pytest.raises(ValueError, match="has bands .*'B8A'.*unknown: \\['B10'\\]"):
+        StreamingCorpusDataModule(str(out), bands=["B02", "B10"])
+    foreign = tmp_path / "foreign" / "train"
+    foreign.mkdir(parents=True)
+    index = json.loads((out / "train" / "index.json").read_text())
+    del index[METADATA_KEY]
+    (foreign / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="no 'terratorch_specmae' entry of format 1"):
+        StreamingCorpusDataModule(str(foreign.parent))
+    dm = StreamingCorpusDataModule(str(out), batch_size=5)
+    dm.trainer = SimpleNamespace(world_size=2)
+    with pytest.raises(ValueError, match="hold 8 samples, 4 per process over 2, fewer than batch_size 5"):
+        dm.setup("fit")
+    with pytest.raises(ValueError, match="no 'test' stage"):
+        dm.setup("test")
+
+
+def test_a_resumed_loader_continues_the_epoch_where_its_state_was_saved(shards):
+    """What Lightning's checkpoints keep of a StreamingDataLoader (its state_dict): a new loader given it
+    yields the rest of the epoch, no image twice and none lost."""
+    out, _ = shards
+
+    def loader():
+        dm = StreamingCorpusDataModule(str(out), img_size=SIZE, crop_scale=[1, 1], flips=False, batch_size=2, seed=3)
+        dm.setup("fit")
+        return dm.train_dataloader()
+
+    whole = [signature(x) for x in images(loader())]
+    first = loader()
+    seen = []
+    for step, batch in enumerate(first):
+        seen += [signature(x) for x in batch["image"]]
+        if step == 1:
+            state = first.state_dict()
+            break
+    resumed = loader()
+    resumed.load_state_dict(state)
+    rest = [signature(x) for x in images(resumed)]
+    assert len(seen) == 4 and len(rest) == 4 and seen + rest == whole
