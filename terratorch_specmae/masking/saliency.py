@@ -133,7 +133,7 @@ class SaliencyMasking(MaskingStrategy):
         self.means, self.stds = None, None
         if means is not None:
             self.set_normalization(means, stds)
-        self._warned_standardised = False
+        self._checked_standardised = False
         self.alpha, self.noise, self.order = alpha, noise, order
         self.selection, self.temperature = selection, temperature
         self.curriculum = Curriculum(schedule, start, end, gamma_max)
@@ -154,8 +154,8 @@ class SaliencyMasking(MaskingStrategy):
         """Index maps ``[B, K, H, W]`` (``self.indices.names`` order) of a batch as the model sees it."""
         if self.means is not None:
             return self.indices(denormalize(image, self.means, self.stds))
-        if not self._warned_standardised and (image < 0).float().mean() > 0.01:
-            self._warned_standardised = True
+        # checked on the first batch only: reading the share back makes the host wait for a GPU
+        if not self._checked_standardised and (image < 0).float().mean() > 0.01:
             warnings.warn(
                 "Saliency masking computes spectral indices on raw values, but the batch looks standardised "
                 f"({float((image < 0).float().mean()):.0%} of values negative) and no means/stds are set: give "
@@ -163,6 +163,7 @@ class SaliencyMasking(MaskingStrategy):
                 "from the datamodule.",
                 stacklevel=2,
             )
+        self._checked_standardised = True
         return self.indices(image)
 
     def saliency(self, image: torch.Tensor, patch_size: int) -> torch.Tensor:
