@@ -1,7 +1,7 @@
 """``specmae-shards``: a pretraining corpus → LitData shards that ``StreamingCorpusDataModule`` streams.
 
     specmae-shards <pretraining config.yaml> <out folder> [--root DIR] [--dtype uint16|float32]
-                   [--num-workers N] [--chunk-bytes 64MB]
+                   [--num-workers N] [--chunk-bytes 64MB] [--compression zstd]
 
 The corpus is the config's ``data`` section (a corpus datamodule: SSL4EO-S12, BigEarthNet-S2,
 fMoW-Sentinel), as ``terratorch fit`` would build it, with ``--root`` replacing its ``root``;
@@ -55,10 +55,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", choices=SHARD_DTYPES, default="uint16", help="stored pixel type (default: uint16)")
     parser.add_argument("--num-workers", type=int, default=1, help="processes reading the corpus (default: 1)")
     parser.add_argument("--chunk-bytes", default="64MB", help="LitData chunk size (default: 64MB)")
+    parser.add_argument("--compression", choices=["zstd"], default=None, help="compress each chunk (default: none)")
     args = parser.parse_args(argv)
     datamodule = corpus_from_config(args.config, args.root)
     out = write_corpus_shards(
-        datamodule, args.out, dtype=args.dtype, chunk_bytes=args.chunk_bytes, num_workers=args.num_workers
+        datamodule,
+        args.out,
+        dtype=args.dtype,
+        chunk_bytes=args.chunk_bytes,
+        compression=args.compression,
+        num_workers=args.num_workers,
     )
     samples = json.loads((out / "train" / "index.json").read_text())[METADATA_KEY]["samples"]
     print(

@@ -87,6 +87,21 @@ def test_shards_hold_every_training_and_validation_image_at_its_values_with_band
     assert all(x.shape == (len(BANDS), SIZE, SIZE) for x in originals)
 
 
+def test_zstd_compressed_shards_read_back_the_same_images(shards, tmp_path):
+    out, source = shards
+    packed = write_corpus_shards(source, tmp_path / "zstd", compression="zstd")
+    assert json.loads((packed / "train" / "index.json").read_text())["config"]["compression"] == "zstd"
+
+    def every_image(folder: Path) -> list[tuple]:
+        dm = StreamingCorpusDataModule(str(folder), img_size=SIZE, crop_scale=[1, 1], flips=False, batch_size=1)
+        dm.setup("fit")
+        return sorted(map(signature, images(dm.train_dataloader()) + images(dm.val_dataloader())))
+
+    assert every_image(packed) == every_image(out)
+    with pytest.raises(ValueError, match="compression must be one of \\[None, 'zstd'\\], got 'gzip'"):
+        write_corpus_shards(source, tmp_path / "gzip", compression="gzip")
+
+
 def test_streaming_datamodule_selects_bands_by_name_crops_and_standardises_with_the_shards_statistics(shards):
     out, _ = shards
     bands = ["B04", "B8A", "B02"]
