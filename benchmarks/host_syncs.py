@@ -51,7 +51,12 @@ def _why(func, args, kwargs) -> str | None:
     packet = func.overloadpacket
     if packet in {op.overloadpacket if hasattr(op, "overloadpacket") else op for op in SYNCING_OPS}:
         return packet.__name__
-    if packet is _aten.repeat_interleave and kwargs.get("output_size") is None and len(args) >= 1 and isinstance(args[0], torch.Tensor):
+    if (
+        packet is _aten.repeat_interleave
+        and kwargs.get("output_size") is None
+        and len(args) >= 1
+        and isinstance(args[0], torch.Tensor)
+    ):
         repeats = args[1] if len(args) > 1 else kwargs.get("repeats")
         if isinstance(repeats, torch.Tensor) or args[0].dtype in (torch.int64, torch.int32):
             return "repeat_interleave without output_size"
@@ -134,7 +139,9 @@ def step_syncs(name: str, device: torch.device, steps: int = 2) -> tuple[Counter
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--models", nargs="+", default=["s2mae", "sigmae", "ssmae"], choices=["s2mae", "sigmae", "ssmae"])
+    parser.add_argument(
+        "--models", nargs="+", default=["s2mae", "sigmae", "ssmae"], choices=["s2mae", "sigmae", "ssmae"]
+    )
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--json")
     args = parser.parse_args()

@@ -33,6 +33,8 @@ state at the time:
 * Achieved FLOP/s = FLOPs per step / median step time, and its fraction of the matmul peak of
   the matching dtype measured in the same run (best of square ``torch.matmul`` at
   ``--matmul-sizes``, timed before and after the model runs; the max is used).
+* On CUDA, the peak memory of one more step per model (``torch.cuda.max_memory_allocated``), and
+  how much of it the step added above what was held before it.
 * ``--compile ours|both`` compiles the transformer blocks of our models, or of PrithviMAE's too
   (``nn.Module.compile``; ours via the ``compile`` model option) and times them after compilation; ``--no-fused-adamw`` uses
   AdamW's per-parameter loop instead of the fused kernel (both models get the same optimizer).
@@ -325,6 +327,20 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, sizes: list[int], repe
     return best
 
 
+def step_memory(step: Callable, device: torch.device) -> dict[str, float | None]:
+    """On CUDA, one more step: the peak memory allocated during it (GiB), and how much of that the step itself
+    added above what was held before it (parameters, AdamW states, the batch: the other models' too)."""
+    if device.type != "cuda":
+        return {"peak_memory_gib": None, "step_memory_gib": None}
+    torch.cuda.synchronize(device)
+    held = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    step()
+    torch.cuda.synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device)
+    return {"peak_memory_gib": peak / 2**30, "step_memory_gib": (peak - held) / 2**30}
+
+
 def clean_median(times: list[float], loads: list[float | None], max_load: float) -> tuple[float, int]:
     """Median of the windows whose other-process load is at most ``max_load`` (all if fewer than half)."""
     clean = [t for t, load in zip(times, loads) if load is None or load <= max_load]
@@ -391,8 +407,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES), help="default: fp32 bf16")
     parser.add_argument("--device", default=None, help="cpu or cuda[:i] (default: cuda if available, else cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--matmul-sizes", type=int, nargs="+", default=[2048, 4096],
-                        help="square matmul sizes for the peak (default: 2048 4096)")
+    parser.add_argument("--matmul-sizes", type=int, nargs="+", default=None,
+                        help="square matmul sizes for the peak (default: 2048 4096 on CPU, 8192 16384 on GPU, "
+                             "where smaller ones take too little time to hide the launch)")
     parser.add_argument("--fp32-matmul-precision", choices=["highest", "high", "medium"], default="highest",
                         help="torch.set_float32_matmul_precision for the run (default: highest = true fp32; "
                              "importing TerraTorch sets medium)")
@@ -420,6 +437,8 @@ def main() -> None:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.matmul_sizes is None:
+        args.matmul_sizes = [8192, 16384] if device.type == "cuda" else [2048, 4096]
     torch.manual_seed(args.seed)
     t_start = time.perf_counter()
 
@@ -466,6 +485,7 @@ def main() -> None:
                 steps[name]()
             sync(device)
         times, loads, losses = interleaved_windows(steps, args.windows, args.steps, device)
+        memory = {name: step_memory(steps[name], device) for name in steps}
         for name in steps:
             assert torch.isfinite(losses[name]), (name, mode, losses[name])
             step_time, n_clean = clean_median(times[name], loads[name], args.max_other_load)
@@ -480,6 +500,7 @@ def main() -> None:
                 "samples_per_s": len(inputs[name]) / step_time,
                 "gflop_per_sample": flops[name] / len(inputs[name]) / 1e9,
                 "achieved_gflops": flops[name] / step_time / 1e9,
+                **memory[name],
             })
             shown = ", ".join(
                 f"{t:.2f}" + ("" if load is None else f" [{load:.0%}]") for t, load in zip(times[name], loads[name])
@@ -509,11 +530,17 @@ def main() -> None:
         f"{m} {peaks[m] / 1e9:.0f} GFLOP/s (before {peaks_before[m] / 1e9:.0f}, after {peaks_after[m] / 1e9:.0f})"
         for m in args.modes))
     header = f"{'model':<14}{'mode':<6}{'batch':>6}{'samples/s':>11}{'s/step':>9}{'GFLOP/sample':>14}{'GFLOP/s':>10}{'of peak':>9}"
+    on_gpu = device.type == "cuda"
+    header += f"{'step GiB':>10}{'peak GiB':>10}" if on_gpu else ""
     print(header)
     print("-" * len(header))
     for r in results:
+        memory = f"{r['step_memory_gib']:>10.1f}{r['peak_memory_gib']:>10.1f}" if on_gpu else ""
         print(f"{r['model']:<14}{r['mode']:<6}{r['batch_size']:>6}{r['samples_per_s']:>11.2f}{r['step_s']:>9.2f}"
-              f"{r['gflop_per_sample']:>14.1f}{r['achieved_gflops']:>10.0f}{r['fraction_of_peak']:>9.1%}")
+              f"{r['gflop_per_sample']:>14.1f}{r['achieved_gflops']:>10.0f}{r['fraction_of_peak']:>9.1%}{memory}")
+    if on_gpu:
+        print("step GiB: memory the step added above what was held before it (the peak of its activations and "
+              "gradients); peak GiB: the whole process's peak during that step, every model's weights and states included")
     ratios, paired = {}, {}
     for mode in args.modes:
         by = {r["model"]: r for r in results if r["mode"] == mode}
