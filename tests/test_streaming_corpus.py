@@ -220,3 +220,20 @@ def test_a_resumed_loader_continues_the_epoch_where_its_state_was_saved(shards):
     resumed.load_state_dict(state)
     rest = [signature(x) for x in images(resumed)]
     assert len(seen) == 4 and len(rest) == 4 and seen + rest == whole
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_ranks_read_disjoint_equal_shares_of_one_shuffled_order(shards, monkeypatch, seed):
+    """What DDP needs of the streamed corpus: with the same seed on 2 ranks, each reads half of the training
+    images, none twice and none on both (LitData's distributed split; the rank is what it detects)."""
+    from litdata.utilities.env import _DistributedEnv
+
+    out, _ = shards
+    shares = []
+    for rank in range(2):
+        monkeypatch.setattr(_DistributedEnv, "detect", classmethod(lambda cls, r=rank: cls(2, r, 1)))
+        dm = StreamingCorpusDataModule(str(out), img_size=SIZE, crop_scale=[1, 1], flips=False, batch_size=2, seed=seed)
+        dm.setup("fit")
+        shares.append([signature(x) for x in images(dm.train_dataloader())])
+    assert len(shares[0]) == len(shares[1]) == 4  # 8 training images over 2 ranks
+    assert not set(shares[0]) & set(shares[1]) and len(set(shares[0] + shares[1])) == 8
