@@ -237,3 +237,46 @@ def test_ranks_read_disjoint_equal_shares_of_one_shuffled_order(shards, monkeypa
         shares.append([signature(x) for x in images(dm.train_dataloader())])
     assert len(shares[0]) == len(shares[1]) == 4  # 8 training images over 2 ranks
     assert not set(shares[0]) & set(shares[1]) and len(set(shares[0] + shares[1])) == 8
+
+
+def test_shards_stream_from_an_s3_compatible_store(shards, tmp_path, monkeypatch):
+    """The object-storage path: the shards uploaded to an S3 endpoint (moto's server, in this process), read
+    through s3:// with the metadata taken from the index LitData downloads, chunks cached in cache_dir, and
+    every image as read from the local folder."""
+    pytest.importorskip("moto.server")
+    import boto3
+    import litdata.streaming.downloader
+    from moto.server import ThreadedMotoServer
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # LitData fetches chunks with obstore where it can; obstore refuses plain-HTTP endpoints such as this
+    # test server's (real S3 is HTTPS), so chunks go through boto3, LitData's other S3 client
+    monkeypatch.setattr(litdata.streaming.downloader, "_OBSTORE_AVAILABLE", False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket="corpus")
+        out, _ = shards
+        for path in out.rglob("*"):
+            if path.is_file():
+                s3.upload_file(str(path), "corpus", f"ssl4eo/{path.relative_to(out).as_posix()}")
+
+        def every_image(input_dir: str, **options) -> list[tuple]:
+            dm = StreamingCorpusDataModule(
+                input_dir, img_size=SIZE, crop_scale=[1, 1], flips=False, batch_size=1, **options
+            )
+            assert dm.band_names == BANDS and dm.metadata["samples"] == {"train": 8, "val": 4}
+            dm.setup("fit")
+            return sorted(map(signature, images(dm.train_dataloader()) + images(dm.val_dataloader())))
+
+        cache = tmp_path / "cache"
+        remote = every_image("s3://corpus/ssl4eo", cache_dir=str(cache), storage_options={"endpoint_url": endpoint})
+        assert remote == every_image(str(out))
+        assert len(remote) == 12 and any(p.suffix == ".bin" for p in cache.rglob("*"))  # chunks came through the cache
+    finally:
+        server.stop()

@@ -11,8 +11,9 @@ Two halves:
   ``terratorch_specmae``), so the shards describe themselves. The folder is new (an existing one is
   refused) and appears only once complete. Copy it to object storage with the provider's tool
   (``aws s3 sync``, ``gcloud storage rsync``, ``azcopy``).
-* :class:`StreamingCorpusDataModule` reads such shards from a local folder or from ``s3://``,
-  ``gs://``, ``azure://`` or ``hf://`` (LitData's ``StreamingDataset``): chunks are downloaded ahead of
+* :class:`StreamingCorpusDataModule` reads such shards from a local folder or from ``s3://`` (and
+  S3-compatible stores), ``gs://`` (with ``google-cloud-storage``) or ``azure://`` (with
+  ``azure-storage-blob``) through LitData's ``StreamingDataset``: chunks are downloaded ahead of
   use into a local cache bounded by ``max_cache_size`` (evicted when full), each rank and loader
   worker reads its own part of a shuffled order, and LitData's ``StreamingDataLoader`` keeps its
   position in Lightning's checkpoints (a resumed run continues mid-epoch). The random resized crop
@@ -168,8 +169,8 @@ class StreamingCorpusDataModule(PretrainingCorpusDataModule):
     """Pretraining on corpus shards written by :func:`write_corpus_shards`, local or in object storage.
 
     ``input_dir`` holds ``train/`` (and ``val/``, when the shards have a validation split): a
-    local folder or a URL LitData reads (``s3://bucket/prefix``, ``gs://``, ``azure://``, ``hf://``;
-    credentials from the environment or ``storage_options``). ``bands`` (default: all the shards
+    local folder or a URL LitData reads (``s3://bucket/prefix``; ``gs://`` and ``azure://`` with their
+    providers' Python clients installed; credentials from the environment or ``storage_options``). ``bands`` (default: all the shards
     hold) are taken by name, in that order; the statistics are the ones written with the shards.
     ``shuffle`` draws a new order each epoch from ``seed``, which must be the same on every rank
     (it is, from the YAML). ``cache_dir`` / ``max_cache_size``: where and how much of the remote
