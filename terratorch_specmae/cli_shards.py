@@ -22,7 +22,13 @@ from pathlib import Path
 
 import yaml
 
-from terratorch_specmae.datamodules.streaming import METADATA_KEY, SHARD_DTYPES, write_corpus_shards
+from terratorch_specmae.datamodules.pretraining_corpora import PretrainingCorpusDataModule
+from terratorch_specmae.datamodules.streaming import (
+    METADATA_KEY,
+    SHARD_DTYPES,
+    StreamingCorpusDataModule,
+    write_corpus_shards,
+)
 
 
 def corpus_from_config(path: Path, root: str | None = None):
@@ -38,6 +44,14 @@ def corpus_from_config(path: Path, root: str | None = None):
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as error:
         raise ValueError(f"{path}: data class_path {data['class_path']!r} cannot be imported ({error}).") from error
+    if not (isinstance(cls, type) and issubclass(cls, PretrainingCorpusDataModule)) or issubclass(
+        cls, StreamingCorpusDataModule
+    ):
+        raise TypeError(
+            f"{path}: data is {data['class_path']}; expected a corpus datamodule to read from its files "
+            "(SSL4EOS12PretrainDataModule, BigEarthNetPretrainDataModule, FMoWSentinelPretrainDataModule, or another "
+            "PretrainingCorpusDataModule), not shards."
+        )
     init_args = dict(data.get("init_args") or {})
     if root is not None:
         init_args["root"] = root

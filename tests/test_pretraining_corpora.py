@@ -191,3 +191,69 @@ def test_fmow_sentinel_errors_name_the_file(data, tmp_path):
         f.write(four)
     with pytest.raises(ValueError, match="has 4 bands; expected the 13 Sentinel-2 L1C bands"):
         images[1]
+
+
+def test_a_partial_ssl4eo_copy_opens_and_train_and_val_share_one_scan(tmp_path):
+    """TorchGeo's check looks for locations 0000000–0000009 only; a shard of the corpus without them opens
+    here (and a folder with no location at all still gets TorchGeo's not-found error)."""
+    from torchgeo.datasets import DatasetNotFoundError
+
+    root = make_ssl4eo(tmp_path / "ssl4eo", locations=3, splits=("s2a",))
+    for i, location in enumerate(sorted((root / "s2a").iterdir())):
+        location.rename(location.with_name(f"{123 + i:07d}"))
+    images = SSL4EOS12Images(str(root), "s2a", bands=["B02"])
+    assert [n.decode() for n in images.locations] == ["0000123", "0000124", "0000125"] and len(images) == 12
+    shared = SSL4EOS12Images(str(root), "s2a", seasons="random", bands=["B02"], listing=images.listing)
+    assert shared.locations is images.locations and len(shared) == 3
+    dm = SSL4EOS12PretrainDataModule(root=str(root), split="s2a", bands=["B02"], img_size=32, val_samples=1, batch_size=2)
+    dm.setup("fit")
+    assert dm.val_dataset.dataset.listing is dm.train_dataset.dataset.listing
+    (tmp_path / "empty" / "s2a").mkdir(parents=True)
+    with pytest.raises(DatasetNotFoundError):
+        SSL4EOS12Images(str(tmp_path / "empty"), "s2a")
+
+
+def test_the_hold_out_is_the_same_whatever_the_global_seed(data):
+    """Every DDP rank must hold out the same locations: the draw has its own generator."""
+    held = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        dm = SSL4EOS12PretrainDataModule(root=str(data / "ssl4eo"), split="s2a", img_size=32, val_samples=1, batch_size=2)
+        dm.setup("fit")
+        held.append(dm.val_dataset.indices.tolist())
+    assert held[0] == held[1]
+
+
+def test_val_samples_zero_means_no_validation(data):
+    dm = SSL4EOS12PretrainDataModule(root=str(data / "ssl4eo"), split="s2a", img_size=32, val_samples=0, batch_size=2)
+    dm.setup("fit")
+    assert dm.val_dataloader() == [] and len(dm.train_dataset) == 3 * 4
+
+
+def test_a_renamed_fmow_copy_reads_its_own_files_and_unknown_bands_are_named(tmp_path):
+    """SatMAE's CSV paths start with 'fmow-sentinel/': in a copy called otherwise, they still mean that
+    copy's files, never a sibling 'fmow-sentinel' folder's."""
+    sibling = make_fmow_sentinel(tmp_path)  # tmp_path/fmow-sentinel
+    renamed = make_fmow_sentinel(tmp_path / "other")
+    renamed = renamed.rename(tmp_path / "fmow-sentinel-v2")
+    images = FMoWSentinel(str(renamed), "train", bands=["B02"])
+    assert images.locate(images.paths[0]) == renamed / Path(images.paths[0]).relative_to("fmow-sentinel")
+    (renamed / Path(images.paths[0]).relative_to("fmow-sentinel")).unlink()
+    with pytest.raises(FileNotFoundError, match="fmow-sentinel-v2"):  # not silently the sibling's copy
+        images[0]
+    assert (sibling / Path(images.paths[0]).relative_to("fmow-sentinel")).exists()
+    with pytest.raises(ValueError, match=r"fMoW-Sentinel has bands .*unknown: \['B13'\]"):
+        FMoWSentinel(str(renamed), "train", bands=["B02", "B13"])
+    with pytest.raises(ValueError, match=r"SSL4EO-S12 s2a has bands .*unknown: \['B10'\]"):
+        SSL4EOS12Images(str(tmp_path), "s2a", bands=["B10"])
+
+
+def test_a_missing_bigearthnet_band_file_is_an_error_not_shifted_bands(tmp_path):
+    root = make_bigearthnet(tmp_path / "ben")
+    patch = min((root / "BigEarthNet-v1.0").iterdir())
+    next(patch.glob("*_B01.tif")).unlink()  # TorchGeo globs the band files: 11 channels, each after B01 one place early
+    dm = BigEarthNetPretrainDataModule(root=str(root), bands=["B02"], img_size=32, val_samples=1, batch_size=1)
+    dm.setup("fit")
+    index = next(i for i in range(len(dm.train_dataset)) if patch.name in str(dm.train_dataset.folders[i]["s2"]))
+    with pytest.raises(ValueError, match="a sample has 11 channels; expected 12"):
+        dm.train_dataset[index]

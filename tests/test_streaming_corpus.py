@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -44,8 +46,19 @@ def shards(ssl4eo, tmp_path_factory) -> tuple[Path, SSL4EOS12PretrainDataModule]
     source = SSL4EOS12PretrainDataModule(root=str(ssl4eo), split="s2a", bands=BANDS, val_samples=1, batch_size=2)
     out = tmp_path_factory.mktemp("shards") / "ssl4eo_shards"
     start = multiprocessing.get_start_method(allow_none=True)
+    tmp = Path(tempfile.gettempdir())
+    before = {
+        name: sorted(p.name for p in (tmp / name).iterdir()) for name in ("chunks", "data") if (tmp / name).is_dir()
+    }
     assert write_corpus_shards(source, out, num_workers=2) == out
     assert multiprocessing.get_start_method(allow_none=True) == start  # LitData's optimize changes it; restored
+    # LitData empties <tmp>/chunks and <tmp>/data when it starts: ours were elsewhere, theirs untouched
+    after = {
+        name: sorted(p.name for p in (tmp / name).iterdir()) for name in ("chunks", "data") if (tmp / name).is_dir()
+    }
+    assert after == before and not any(
+        k in os.environ for k in ("DATA_OPTIMIZER_CACHE_FOLDER", "DATA_OPTIMIZER_DATA_CACHE_FOLDER")
+    )
     return out, source
 
 
@@ -66,7 +79,7 @@ def test_shards_hold_every_training_and_validation_image_at_its_values_with_band
     }  # 1 location held out
     assert meta["train"]["bands"] == BANDS and meta["train"]["dtype"] == "uint16"
     published = CORPUS_STATISTICS["ssl4eo_s12_s2a"]
-    assert meta["train"]["means"] == pytest.approx([published[b][0] for b in BANDS])
+    assert meta["train"]["means"] == [published[b][0] for b in BANDS]  # the published numbers, exactly
     assert meta["val"]["stds"] == pytest.approx([published[b][1] for b in BANDS])
     assert sorted(p.name for p in out.parent.iterdir()) == ["ssl4eo_shards"]  # no temporary folder left beside it
     # read back uncropped (img_size = the files' size, crop_scale [1, 1]): each image exactly once, values unchanged
@@ -146,6 +159,14 @@ def test_specmae_shards_writes_a_corpus_from_a_pretraining_config(tmp_path, caps
     )
     shards_main([str(config), str(tmp_path / "shards"), "--root", str(fmow)])
     printed = capsys.readouterr().out
+    shards_config = tmp_path / "shards.yaml"
+    shards_config.write_text(
+        "data:\n  class_path: terratorch_specmae.datamodules.StreamingCorpusDataModule\n  init_args: {input_dir: x}\n"
+    )
+    with pytest.raises(
+        TypeError, match="data is terratorch_specmae.datamodules.StreamingCorpusDataModule; expected a corpus"
+    ):
+        shards_main([str(shards_config), str(tmp_path / "again")])
     dm = StreamingCorpusDataModule(str(tmp_path / "shards"), img_size=16, batch_size=2)
     assert dm.metadata["corpus"] == "fMoW-Sentinel" and dm.band_names == ["B02", "B03", "B04"]
     source = FMoWSentinelPretrainDataModule(root=str(fmow), bands=["B02", "B03", "B04"], val_samples=2)
@@ -181,6 +202,10 @@ def test_streaming_datamodule_errors_name_what_was_expected(shards, tmp_path):
     out, _ = shards
     with pytest.raises(FileNotFoundError, match="train/index.json is missing; expected corpus shards"):
         StreamingCorpusDataModule(str(tmp_path / "nothing"))
+    with pytest.raises(
+        FileNotFoundError, match="is one split's folder; input_dir is the folder holding train/ and val/"
+    ):
+        StreamingCorpusDataModule(str(out / "train"))
     with pytest.raises(ValueError, match="has bands .*'B8A'.*unknown: \\['B10'\\]"):
         StreamingCorpusDataModule(str(out), bands=["B02", "B10"])
     foreign = tmp_path / "foreign" / "train"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import kornia.augmentation as K
 import numpy as np
@@ -83,6 +83,7 @@ CORPUS_STATISTICS: dict[str, dict[str, tuple[float, float]]] = {
 
 
 FMOW_SPLITS = {"train": "train.csv", "val": "val.csv", "test": "test_gt.csv"}
+FMOW_FOLDER = "fmow-sentinel"  #: the folder name SatMAE's CSV paths start with
 
 
 class FMoWSentinel(NonGeoDataset):
@@ -91,7 +92,8 @@ class FMoWSentinel(NonGeoDataset):
     ``root`` is the ``fmow-sentinel`` folder: ``train.csv``, ``val.csv``, ``test_gt.csv`` (columns
     ``category, location_id, image_id, timestamp, polygon, image_path``, after an unnamed index
     column) and ``train/<category>/<category>_<location>/<category>_<location>_<image>.tif`` …;
-    ``image_path`` (``fmow-sentinel/train/…``) is read relative to ``root``'s parent, or to ``root``.
+    ``image_path`` (``fmow-sentinel/train/…``) is read with its first folder standing for ``root``
+    (whatever ``root`` is called); other relative paths are under ``root``.
     Each GeoTIFF holds the 13 Sentinel-2 L1C bands in wavelength order (B01 … B8A, B09, B10, B11, B12)
     at its own size; ``bands`` (our names) are read, in that order.
     """
@@ -101,7 +103,7 @@ class FMoWSentinel(NonGeoDataset):
         if split not in FMOW_SPLITS:
             raise ValueError(f"fMoW-Sentinel split must be one of {list(FMOW_SPLITS)}, got {split!r}.")
         self.root, self.split, self.transforms = Path(root), split, transforms
-        self.band_names = tuple(bands or SENTINEL2_L2A)
+        self.band_names = tuple(check_bands(bands or SENTINEL2_L2A, SENTINEL2_L1C, "fMoW-Sentinel"))
         table = self.root / FMOW_SPLITS[split]
         if not table.exists():
             raise FileNotFoundError(f"fMoW-Sentinel: {table} is missing (root must be the fmow-sentinel folder with its CSVs).")
@@ -117,11 +119,19 @@ class FMoWSentinel(NonGeoDataset):
         return len(self.paths)
 
     def locate(self, image_path: str) -> Path:
-        candidates = [self.root.parent / image_path, self.root / image_path]
-        for path in candidates:
-            if path.exists():
-                return path
-        raise FileNotFoundError(f"fMoW-Sentinel: image {image_path!r} not found (looked at {[str(p) for p in candidates]}).")
+        """The file of a CSV ``image_path``: one place, never a guess. SatMAE's paths start with the dataset
+        folder's name (``fmow-sentinel/train/…``): that part is ``root``, whatever ``root`` is called (a renamed
+        copy reads its own files, not a sibling's). Other relative paths are under ``root``; absolute ones as given."""
+        relative = PurePosixPath(image_path.replace("\\", "/"))
+        if relative.is_absolute():
+            path = Path(image_path)
+        elif relative.parts and relative.parts[0] in (FMOW_FOLDER, self.root.name):
+            path = self.root.joinpath(*relative.parts[1:])
+        else:
+            path = self.root / relative
+        if not path.exists():
+            raise FileNotFoundError(f"fMoW-Sentinel: image {image_path!r} not found at {str(path)!r}.")
+        return path
 
     def __getitem__(self, index: int) -> dict:
         path = self.locate(self.paths[index])
@@ -143,8 +153,12 @@ class CorpusCrop:
     ``size``: a random resized crop (area ``scale``, aspect 3/4–4/3, MAE's) in training, the whole image
     resized otherwise (and in training when ``scale`` is ``[1, 1]``); ``size=None`` keeps the file's size. Drops everything but the image (pretraining uses no labels)."""
 
-    def __init__(self, band_index: Sequence[int] | None, size: int | None, train: bool, scale: Sequence[float]) -> None:
+    def __init__(
+        self, band_index: Sequence[int] | None, size: int | None, train: bool, scale: Sequence[float],
+        file_bands: Sequence[str] | None = None, corpus: str = "corpus",
+    ) -> None:  # fmt: skip
         self.band_index = None if band_index is None else list(band_index)
+        self.file_bands, self.corpus = None if file_bands is None else list(file_bands), corpus
         self.size, self.train, self.scale = size, train, tuple(scale)
         if size is None:  # the bands only, at the file's size (what corpus shards store)
             self.crop = torch.nn.Identity()
@@ -155,6 +169,12 @@ class CorpusCrop:
 
     def __call__(self, sample: dict) -> dict:
         image = sample["image"]
+        # a band file missing would shift every band after it
+        if self.file_bands is not None and image.shape[0] != len(self.file_bands):
+            raise ValueError(
+                f"{self.corpus}: a sample has {image.shape[0]} channels; expected {len(self.file_bands)}, the bands "
+                f"{self.file_bands} (a band file is missing or extra)."
+            )
         if self.band_index is not None:
             image = image[self.band_index]
         return {"image": self.crop(image.float())}
@@ -188,6 +208,7 @@ class PretrainingCorpusDataModule(NonGeoDataModule):
             raise ValueError(f"{self.corpus} val_samples must be >= 0, got {val_samples}.")
         super().__init__(dataset_class, batch_size, num_workers, **kwargs)
         self.band_names, self.img_size, self.crop_scale, self.val_samples = bands, img_size, list(crop_scale), val_samples
+        self.statistics = {b: statistics[b] for b in bands}  #: the published (mean, std) of each band, as given
         self.mean = torch.tensor([statistics[b][0] for b in bands])
         self.std = torch.tensor([statistics[b][1] for b in bands])
         normalize = K.Normalize(mean=self.mean, std=self.std)
@@ -208,15 +229,19 @@ class PretrainingCorpusDataModule(NonGeoDataModule):
         """The workers' transform: ``bands`` out of ``file_bands``, then the crop (``crop=False``: none, the file's size)."""
         index = [list(file_bands).index(b) for b in self.band_names]
         size = self.img_size if crop else None
-        return CorpusCrop(None if index == list(range(len(file_bands))) else index, size, train, self.crop_scale)
+        band_index = None if index == list(range(len(file_bands))) else index
+        return CorpusCrop(band_index, size, train, self.crop_scale, file_bands, self.corpus)
 
-    def held_out(self, n: int) -> tuple[list[int], list[int]]:
-        """``val_samples`` of ``n`` indices (a seeded draw, sorted) for validation, and the rest."""
+    def held_out(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rest and ``val_samples`` of ``n`` indices (a seeded draw, the same on every rank), sorted; numpy
+        arrays, which forked loader workers share rather than copy (a list's ints would be touched and copied)."""
         k = min(self.val_samples, n)
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).tolist()
-        return sorted(order[k:]), sorted(order[:k])
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).numpy()
+        return np.sort(order[k:]), np.sort(order[:k])
 
-    def _dataloader_factory(self, split: str) -> DataLoader:
+    def _dataloader_factory(self, split: str) -> DataLoader | list:
+        if split == "val" and self.val_dataset is not None and len(self.val_dataset) == 0:
+            return []  # val_samples: 0 — no validation (Lightning skips an empty list)
         loader = super()._dataloader_factory(split)
         if torch.cuda.is_available() and not loader.pin_memory:  # page-locked batches copy to the GPU asynchronously
             loader = DataLoader(
@@ -243,11 +268,14 @@ class PretrainingCorpusDataModule(NonGeoDataModule):
 class SSL4EOS12Images(SSL4EOS12):
     """TorchGeo's SSL4EO-S12 (``root/<split>/<7-digit location>/<season folder>/B1.tif …``), images only.
 
-    Subclassed because TorchGeo's class always reports 251,079 locations (a partial download or a
-    shard fails on missing folders), draws its seasons with Python's ``random`` and reads every
-    band. Here the locations are the folders present, ``seasons="all"`` makes each location's four
-    seasons four samples and ``"random"`` draws one of them per visit (``torch``'s generator, so
-    ``seed_everything`` governs it), and only ``bands`` are read (``bands`` in our names).
+    Subclassed because TorchGeo's class always reports 251,079 locations and looks for the first
+    ten to decide the data is there (a partial copy or a shard fails), draws its seasons with
+    Python's ``random`` and reads every band. Here the locations are the folders present,
+    ``seasons="all"`` makes each location's seasons separate samples and ``"random"`` draws one
+    of them per visit (``torch``'s generator, so ``seed_everything`` governs it), and only
+    ``bands`` are read (``bands`` in our names). The listing is kept in numpy arrays (a few bytes
+    per image, no Python object per folder that forked loader workers would copy) and can be
+    shared: ``listing=other.listing`` reuses another instance's scan.
     """
 
     def __init__(
@@ -259,34 +287,61 @@ class SSL4EOS12Images(SSL4EOS12):
         transforms=None,
         download: bool = False,
         checksum: bool = False,
+        listing: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> None:
         if split not in ("s2c", "s2a"):
             raise ValueError(f"SSL4EO-S12 split for Sentinel-2 pretraining must be 's2c' (L1C) or 's2a' (L2A), got {split!r}.")
         if seasons not in ("all", "random"):
             raise ValueError(f"SSL4EO-S12 seasons must be 'all' (every season a sample) or 'random' (one per visit), got {seasons!r}.")
+        available = SENTINEL2_L1C if split == "s2c" else SENTINEL2_L2A
+        self.band_names = tuple(check_bands(bands or available, available, f"SSL4EO-S12 {split}"))
+        self.listing = listing  # read by _verify: a shared listing needs no look at the folder
         super().__init__(root, split, 1, transforms, download, checksum)
         self.seasons = seasons
-        self.band_names = tuple(bands or (SENTINEL2_L1C if split == "s2c" else SENTINEL2_L2A))
-        folder = Path(root) / split
-        self.locations = sorted(p for p in folder.iterdir() if re.fullmatch(r"\d{7}", p.name) and p.is_dir())
-        self.season_dirs = [sorted(p for p in loc.iterdir() if p.is_dir()) for loc in self.locations]
-        empty = [loc.name for loc, s in zip(self.locations, self.season_dirs) if not s]
+        self.folder = Path(root) / split
+        self.listing = listing if listing is not None else self.scan(self.folder)
+        self.locations, season_names, counts = self.listing
+        self.season_names = season_names
+        self.season_counts = counts
+        if seasons == "all":  # [N, 2]: (location index, season index) per sample
+            location = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+            first = np.cumsum(counts) - counts
+            self.samples = np.stack([location, np.arange(len(location)) - np.repeat(first, counts)], axis=1)
+        else:  # season -1: drawn at each visit
+            self.samples = np.stack([np.arange(len(counts)), np.full(len(counts), -1)], axis=1)
+
+    @staticmethod
+    def scan(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(location names [L] (bytes), season folder names [L, S] (bytes), seasons per location [L])``."""
+        locations = sorted(p.name for p in folder.iterdir() if re.fullmatch(r"\d{7}", p.name) and p.is_dir())
+        seasons = [sorted(p.name for p in (folder / loc).iterdir() if p.is_dir()) for loc in locations]
+        empty = [loc for loc, names in zip(locations, seasons) if not names]
         if empty:
-            raise ValueError(f"SSL4EO-S12 {split}: locations without season folders under {folder}: {empty[:5]}.")
-        self.samples = (
-            [(i, j) for i, dirs in enumerate(self.season_dirs) for j in range(len(dirs))]
-            if seasons == "all" else [(i, None) for i in range(len(self.locations))]
-        )  # fmt: skip
+            raise ValueError(f"SSL4EO-S12: locations without season folders under {folder}: {empty[:5]}.")
+        width = max((len(n) for names in seasons for n in names), default=1)
+        table = np.zeros((len(locations), max((len(n) for n in seasons), default=0)), dtype=f"S{width}")
+        for row, names in enumerate(seasons):
+            table[row, : len(names)] = names
+        return np.array(locations, dtype="S7"), table, np.array([len(n) for n in seasons], dtype=np.int64)
+
+    def _verify(self) -> None:
+        """Extracted files of any location are enough (TorchGeo's looks for locations 0000000–0000009);
+        otherwise TorchGeo's check: extract downloaded archives, download if asked, or its not-found error."""
+        if self.listing is not None:
+            return
+        folder = Path(self.root) / self.split
+        if folder.is_dir() and any(re.fullmatch(r"\d{7}", p.name) and p.is_dir() for p in folder.iterdir()):
+            return
+        super()._verify()
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict:
-        location, season = self.samples[index]
-        dirs = self.season_dirs[location]
-        if season is None:
-            season = int(torch.randint(len(dirs), ()))
-        directory = dirs[season]
+        location, season = (int(v) for v in self.samples[index])
+        if season < 0:
+            season = int(torch.randint(int(self.season_counts[location]), ()))
+        directory = self.folder / self.locations[location].decode() / self.season_names[location, season].decode()
         channels = []
         for band in self.band_names:
             path = directory / f"{ssl4eo_file_band(band)}.tif"
@@ -338,11 +393,11 @@ class SSL4EOS12PretrainDataModule(PretrainingCorpusDataModule):
     def build(self, stage: str, crop: bool = True):
         args = {**self.kwargs, "bands": self.band_names}
         train = SSL4EOS12Images(**args, seasons=self.seasons, transforms=self.transforms(True, self.band_names, crop))
-        val = SSL4EOS12Images(**args, seasons="all", transforms=self.transforms(False, self.band_names, crop))
+        val = SSL4EOS12Images(**args, seasons="all", transforms=self.transforms(False, self.band_names, crop),
+                              listing=train.listing)  # one scan of the folder  # fmt: skip
         _, val_locations = self.held_out(len(train.locations))
-        held = set(val_locations)
-        train_ids = [i for i, (loc, _) in enumerate(train.samples) if loc not in held]
-        val_ids = [i for i, (loc, _) in enumerate(val.samples) if loc in held]
+        train_ids = np.flatnonzero(~np.isin(train.samples[:, 0], val_locations))
+        val_ids = np.flatnonzero(np.isin(val.samples[:, 0], val_locations))
         return Subset(train, train_ids), Subset(val, val_ids)
 
 

@@ -33,6 +33,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +49,8 @@ SHARD_FORMAT = 1
 SHARD_DTYPES = ("uint16", "float32")
 SHARD_COMPRESSIONS = (None, "zstd")
 SPLITS = ("train", "val")
+#: LitData's optimize empties these work folders when it starts (default <tmp>/chunks, <tmp>/data)
+LITDATA_WORK_FOLDERS = {"DATA_OPTIMIZER_CACHE_FOLDER": "chunks", "DATA_OPTIMIZER_DATA_CACHE_FOLDER": "data"}
 
 
 def _litdata():
@@ -94,7 +99,9 @@ def write_corpus_shards(
     ``output_dir`` must not exist; it appears only once both splits are written (a killed write
     leaves a hidden ``.<name>.*.tmp`` folder beside it, nothing else). SSL4EO-S12 must use
     ``seasons: all`` (each season a sample; ``random`` would freeze one draw per location).
-    ``num_workers`` processes read the corpus (LitData's ``optimize``, forked where the platform allows).
+    ``num_workers`` processes read the corpus (LitData's ``optimize``; spawned, so each imports the package
+    once, ~20 s). LitData's work folders go to a temporary folder of ours (its defaults, ``<tmp>/chunks``
+    and ``<tmp>/data``, would be emptied).
     ``compression="zstd"`` compresses each chunk (a real Sentinel-2 L2A scene: 1.42× smaller; decoded
     in the loader workers).
     Returns ``output_dir``.
@@ -126,17 +133,22 @@ def write_corpus_shards(
         "format": SHARD_FORMAT,
         "corpus": datamodule.corpus,
         "bands": list(datamodule.band_names),
-        "means": datamodule.means,
-        "stds": datamodule.stds,
+        "means": [datamodule.statistics[b][0] for b in datamodule.band_names],  # the published numbers, not float32
+        "stds": [datamodule.statistics[b][1] for b in datamodule.band_names],
         "dtype": dtype,
         "compression": compression,
         "samples": {"train": len(train), "val": len(val)},
     }
-    # LitData's optimize sets the process-wide start method (spawn by default, re-importing TerraTorch in each
-    # worker); fork where available, and the caller's setting restored afterwards.
+    # LitData's optimize sets the process-wide start method (spawn: its workers start clean, as LitData's own
+    # default; forking its threads could deadlock), so the caller's is put back afterwards. It also empties
+    # its work folders, <tmp>/chunks and <tmp>/data by default, at start: they are pointed at a new
+    # temporary folder of ours, so no folder this call did not create is touched.
     previous = multiprocessing.get_start_method(allow_none=True)
-    start = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    saved_env = {name: os.environ.get(name) for name in LITDATA_WORK_FOLDERS}
+    work = Path(tempfile.mkdtemp(prefix="specmae-shards-"))
     try:
+        for name, folder_name in LITDATA_WORK_FOLDERS.items():
+            os.environ[name] = str(work / folder_name)
         with atomic_folder(out) as folder:
             for split, dataset in zip(SPLITS, (train, val)):
                 if len(dataset) == 0:
@@ -144,7 +156,7 @@ def write_corpus_shards(
                 litdata.optimize(
                     fn=ShardSample(dataset, dtype, datamodule.corpus), inputs=list(range(len(dataset))),
                     output_dir=str(folder / split), chunk_bytes=chunk_bytes, compression=compression, num_workers=num_workers,
-                    start_method=start, verbose=False,
+                    start_method="spawn", verbose=False,
                 )  # fmt: skip
                 index = folder / split / "index.json"
                 content = json.loads(index.read_text())
@@ -152,6 +164,12 @@ def write_corpus_shards(
                 atomic_write_text(index, json.dumps(content, sort_keys=True))
     finally:
         multiprocessing.set_start_method(previous, force=True)
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(work, ignore_errors=True)  # the temporary folder made above, nothing else
     return out
 
 
@@ -223,6 +241,11 @@ class StreamingCorpusDataModule(PretrainingCorpusDataModule):
         """Our entry of ``train/index.json`` (LitData fetches the index into its cache for a remote ``input_dir``)."""
         train = self.split_dir("train")
         if "://" not in self.input_dir and not Path(train, "index.json").is_file():
+            if Path(self.input_dir, "index.json").is_file():
+                raise FileNotFoundError(
+                    f"{self.input_dir} is one split's folder; input_dir is the folder holding train/ and val/ "
+                    f"({Path(self.input_dir).parent})."
+                )
             raise FileNotFoundError(
                 f"{train}/index.json is missing; expected corpus shards written by specmae-shards "
                 f"(train/ and val/ LitData folders) in {self.input_dir}."
