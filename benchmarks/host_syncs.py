@@ -1,7 +1,8 @@
 """Where does a pretraining step make the host wait for the accelerator? Ops that sync, with the line that asked.
 
 On a GPU, an op whose result the host must read (``.item()``, ``if tensor``, ``nonzero``, boolean
-indexing, ``unique``, ``repeat_interleave`` without ``output_size``, a copy to the CPU) stalls the
+indexing, ``unique``, ``repeat_interleave`` without ``output_size``, a copy to the CPU, a tensor
+made from host data or moved to the device: PyTorch waits for a blocking copy) stalls the
 host until the device has caught up, so the next kernels are not queued ahead of time: the GPU
 idles between steps' pieces. This script runs one pretraining step (forward, backward, AdamW) of
 S2MAE, SIGMAE (saliency masking with its curriculum) and SS-MAE + MRS at small sizes, under a
@@ -27,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 PACKAGE = str(Path(__file__).resolve().parents[1] / "terratorch_specmae")
@@ -35,7 +37,8 @@ _aten = torch.ops.aten
 #: ops that read device memory on the host (always, whatever their arguments)
 SYNCING_OPS = {
     _aten._local_scalar_dense, _aten.nonzero, _aten.masked_select, _aten._unique2, _aten.unique_dim,
-    _aten.unique_consecutive, _aten.equal, _aten.is_nonzero, _aten.bincount, _aten.argwhere,
+    _aten.unique_consecutive, _aten.equal, _aten.allclose, _aten.is_nonzero, _aten.bincount, _aten.argwhere,
+    _aten.histc,  # with min == max (the default) it reads the data's range back
 }  # fmt: skip
 
 
@@ -62,23 +65,84 @@ def _why(func, args, kwargs) -> str | None:
             return "repeat_interleave without output_size"
     if _is_bool_index(func, args):
         return f"{packet.__name__} with a boolean index"
+    if packet in (_aten._to_copy, _aten.copy_) and len(args) >= 1 and isinstance(args[0], torch.Tensor):
+        target = kwargs.get("device") if packet is _aten._to_copy else args[0].device
+        source = args[0].device if packet is _aten._to_copy else (args[1].device if isinstance(args[1], torch.Tensor) else None)
+        if target is not None and source is not None and torch.device(target) != source:
+            return f"{packet.__name__} between {source.type} and {torch.device(target).type}"
     return None
 
 
 def _where() -> str:
     """The innermost line of this package on the stack (else the innermost line outside torch)."""
-    frames = traceback.extract_stack()[:-3]
+    here = str(Path(__file__).resolve())
+    frames = [f for f in traceback.extract_stack() if str(Path(f.filename).resolve()) != here or f.name == "step"]
     ours = [f for f in frames if f.filename.startswith(PACKAGE)]
     frame = ours[-1] if ours else next((f for f in reversed(frames) if "/torch/" not in f.filename), frames[-1])
     return f"{Path(frame.filename).name}:{frame.lineno} {frame.name}"
 
 
+def _target_device(args, kwargs) -> torch.device | None:
+    """The device a ``Tensor.to(...)`` call names explicitly (a device, a string, or another tensor's), else None."""
+    for value in [*args[1:], kwargs.get("device"), kwargs.get("other")]:
+        if isinstance(value, (str, torch.device)) and not isinstance(value, torch.dtype):
+            return torch.device(value)
+        if isinstance(value, torch.Tensor):
+            return value.device
+    return None
+
+
+def _why_transfer(func, args, kwargs) -> str | None:
+    """Host ↔ device traffic asked for at the Python level, which the dispatcher does not show on a CPU:
+    reading a tensor into Python, making one from host data, or moving one to a named device. On a GPU
+    each is a copy that waits for the stream (PyTorch synchronises after a blocking copy)."""
+    if func in (torch.Tensor.tolist, torch.Tensor.numpy):
+        return f"Tensor.{func.__name__}() (a read to the host)"
+    if func in (torch.tensor, torch.as_tensor) and args and not isinstance(args[0], torch.Tensor):
+        return f"torch.{func.__name__}(host data) (a copy to the device)"
+    if func in (torch.Tensor.cpu, torch.Tensor.cuda):
+        return f"Tensor.{func.__name__}()"
+    if func is torch.Tensor.to:
+        target = _target_device(args, kwargs)
+        source = args[0].device if args and isinstance(args[0], torch.Tensor) else None
+        # on a CPU every device is the same: an explicit one is what would move data on a GPU
+        if target is not None and (target != source or target.type == "cpu"):
+            return "Tensor.to(device)"
+    return None
+
+
+class _TransferRecorder(TorchFunctionMode):
+    def __init__(self, syncs: Counter) -> None:
+        super().__init__()
+        self.syncs = syncs
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        why = _why_transfer(func, args, kwargs)
+        if why is not None:
+            self.syncs[(why, _where())] += 1
+        return func(*args, **kwargs)
+
+
 class SyncRecorder(TorchDispatchMode):
-    """Records each op that would make the host wait for a GPU, with where it was asked for."""
+    """Records each op that would make the host wait for a GPU, with where it was asked for: ops that read
+    device memory on the host (dispatcher level) and host ↔ device copies asked for in Python (a
+    ``TorchFunctionMode`` entered with it)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.syncs: Counter[tuple[str, str]] = Counter()
+        self._transfers = _TransferRecorder(self.syncs)
+
+    def __enter__(self):
+        self._transfers.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        try:
+            return super().__exit__(*exc)
+        finally:
+            self._transfers.__exit__(*exc)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -95,9 +159,10 @@ def build(name: str, device: torch.device):
     if name == "s2mae":
         model = build_mae("tiny", img_size=32, mask_ratio=0.9)
         batch = torch.rand(4, 12, 32, 32) * 3000
-    elif name == "sigmae":
+    elif name == "sigmae":  # as SpectralMAETask runs it: standardised batches, the datamodule's statistics set
         model = build_mae("tiny", family="sigmae", img_size=32, patch_size=8, mask_ratio=0.75)
-        batch = torch.rand(4, 12, 32, 32) * 3000
+        model.set_masking_normalization([1500.0] * 12, [500.0] * 12)
+        batch = torch.randn(4, 12, 32, 32)
     else:
         bands = [f"{400 + 10 * i}nm" for i in range(49)] + ["DSM"]
         model = build_ssmae(True, bands=bands, spectral_masking="redundant_spectra")

@@ -74,8 +74,10 @@ def require_named_bands(bands, indices: Sequence[str], who: str = "SpectralIndic
     )
 
 
-def denormalize(x: torch.Tensor, means: Sequence[float], stds: Sequence[float]) -> torch.Tensor:
+def denormalize(x: torch.Tensor, means: Sequence[float] | torch.Tensor, stds: Sequence[float] | torch.Tensor) -> torch.Tensor:
     """Undo a datamodule's per-band standardisation: ``x · std + mean`` for ``x`` ``[B, C, H, W]``.
+
+    ``means``/``stds`` as tensors on ``x``'s device cost no copy (lists are copied to the device each call).
 
     Always in float32 (the result is float32 whatever ``x``'s dtype): in bf16 a reflectance of a few
     thousand keeps only ~3 significant digits, which moves NDVI by about 1 %."""

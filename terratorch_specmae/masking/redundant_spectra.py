@@ -62,14 +62,19 @@ class RedundantSpectraMasking(MaskingStrategy):
         check_unique_bands(self.bands)  # band names, not resolve_bands: a model built from in_chans has band_0 …
         self.mask_auxiliary = mask_auxiliary
         self.auxiliary = torch.tensor([KNOWN_BANDS[b].auxiliary if b in KNOWN_BANDS else False for b in self.bands])
+        self._eligible_on: dict[tuple, torch.Tensor] = {}  # made on a GPU once, not copied there every step
 
-    def eligible_groups(self, grid: TokenGrid) -> torch.Tensor:
-        """``[G]`` bool: groups that may be anchors and be masked."""
-        if self.mask_auxiliary:
-            return torch.ones(grid.groups, dtype=torch.bool)
-        t = grid.spectral_patch_size
-        padded = torch.cat([self.auxiliary, self.auxiliary[-1:].expand(grid.padded_bands - grid.bands)])
-        return ~padded.reshape(grid.groups, t).any(dim=1)
+    def eligible_groups(self, grid: TokenGrid, device: torch.device | str = "cpu") -> torch.Tensor:
+        """``[G]`` bool on ``device``: groups that may be anchors and be masked."""
+        key = (torch.device(device), grid.groups, grid.spectral_patch_size, grid.bands, grid.padded_bands)
+        if key not in self._eligible_on:
+            if self.mask_auxiliary:
+                eligible = torch.ones(grid.groups, dtype=torch.bool)
+            else:
+                padded = torch.cat([self.auxiliary, self.auxiliary[-1:].expand(grid.padded_bands - grid.bands)])
+                eligible = ~padded.reshape(grid.groups, grid.spectral_patch_size).any(dim=1)
+            self._eligible_on[key] = eligible.to(device)
+        return self._eligible_on[key]
 
     def check_grid(self, grid: TokenGrid) -> None:
         super().check_grid(grid)
@@ -101,7 +106,7 @@ class RedundantSpectraMasking(MaskingStrategy):
         vectors = bands.reshape(b, grid.groups, t * bands.shape[-2] * bands.shape[-1])
         if self.similarity == "correlation":
             vectors = vectors - vectors.mean(dim=-1, keepdim=True)
-        eligible = self.eligible_groups(grid).to(device)
+        eligible = self.eligible_groups(grid, device)
         draw = torch.rand(b, grid.groups, device=device, generator=generator)
         anchor = torch.where(eligible, draw, -1.0).argmax(dim=1)
         similarity = cosine_similarity_to(vectors, anchor)

@@ -131,6 +131,7 @@ class SaliencyMasking(MaskingStrategy):
         require_named_bands(bands, indices, "Saliency masking")
         self.indices = SpectralIndices(indices, bands, missing_bands=missing_bands, scale=scale)
         self.means, self.stds = None, None
+        self._statistics_on: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
         if means is not None:
             self.set_normalization(means, stds)
         self._checked_standardised = False
@@ -149,11 +150,16 @@ class SaliencyMasking(MaskingStrategy):
         if any(s <= 0 for s in stds):
             raise ValueError(f"Saliency masking: {source} has stds <= 0 ({stds}); expected positive values.")
         self.means, self.stds = means, stds
+        self._statistics_on = {}  # device → (means, stds) tensors: copied to a GPU once, not every step
 
     def index_maps(self, image: torch.Tensor) -> torch.Tensor:
         """Index maps ``[B, K, H, W]`` (``self.indices.names`` order) of a batch as the model sees it."""
         if self.means is not None:
-            return self.indices(denormalize(image, self.means, self.stds))
+            if image.device not in self._statistics_on:
+                self._statistics_on[image.device] = tuple(
+                    torch.tensor(v, dtype=torch.float32, device=image.device) for v in (self.means, self.stds)
+                )
+            return self.indices(denormalize(image, *self._statistics_on[image.device]))
         # checked on the first batch only: reading the share back makes the host wait for a GPU
         if not self._checked_standardised and (image < 0).float().mean() > 0.01:
             warnings.warn(
