@@ -80,12 +80,9 @@ def child(size: str, batch: int, checkpointing: bool, device: str, mode: str) ->
 
     step()  # warm-up: allocates the optimizer state
     if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-        start = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        step()
-        torch.cuda.synchronize(device)
-        peak = torch.cuda.max_memory_allocated(device)
+        from pretrain_throughput import cuda_step_memory  # same directory: the shared helpers
+
+        start, peak = cuda_step_memory(step, torch.device(device))
     else:
         start = resident_bytes()
         with PeakSampler() as sampler:

@@ -327,17 +327,22 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, sizes: list[int], repe
     return best
 
 
-def step_memory(step: Callable, device: torch.device) -> dict[str, float | None]:
-    """On CUDA, one more step: the peak memory allocated during it (GiB), and how much of that the step itself
-    added above what was held before it (parameters, AdamW states, the batch: the other models' too)."""
-    if device.type != "cuda":
-        return {"peak_memory_gib": None, "step_memory_gib": None}
+def cuda_step_memory(step: Callable, device: torch.device) -> tuple[int, int]:
+    """One more call of ``step`` on a CUDA ``device``: bytes allocated before it, and the peak during it."""
     torch.cuda.synchronize(device)
     held = torch.cuda.memory_allocated(device)
     torch.cuda.reset_peak_memory_stats(device)
     step()
     torch.cuda.synchronize(device)
-    peak = torch.cuda.max_memory_allocated(device)
+    return held, torch.cuda.max_memory_allocated(device)
+
+
+def step_memory(step: Callable, device: torch.device) -> dict[str, float | None]:
+    """On CUDA, one more step: the peak memory allocated during it (GiB), and how much of that the step itself
+    added above what was held before it (parameters, AdamW states, the batch: the other models' too)."""
+    if device.type != "cuda":
+        return {"peak_memory_gib": None, "step_memory_gib": None}
+    held, peak = cuda_step_memory(step, device)
     return {"peak_memory_gib": peak / 2**30, "step_memory_gib": (peak - held) / 2**30}
 
 

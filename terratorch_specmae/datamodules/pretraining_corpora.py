@@ -255,9 +255,13 @@ class PretrainingCorpusDataModule(NonGeoDataModule):
         if stage in ("fit", "validate"):
             self.train_dataset, self.val_dataset = self.build(stage)
             if stage == "fit":
-                require_training_batches(self, self.corpus)
+                self.check_training_batches()
         else:
             raise ValueError(f"{self.corpus} is a pretraining corpus (images only): it has no '{stage}' stage.")
+
+    def check_training_batches(self) -> None:
+        """Fail when an epoch would train nothing (fewer samples per process than one batch)."""
+        require_training_batches(self, self.corpus)
 
     def build(self, stage: str, crop: bool = True):
         """The (training, validation) datasets; ``crop=False``: the selected bands at the files' size, uncropped
@@ -300,8 +304,7 @@ class SSL4EOS12Images(SSL4EOS12):
         self.seasons = seasons
         self.folder = Path(root) / split
         self.listing = listing if listing is not None else self.scan(self.folder)
-        self.locations, season_names, counts = self.listing
-        self.season_names = season_names
+        self.locations, self.season_names, counts = self.listing
         self.season_counts = counts
         if seasons == "all":  # [N, 2]: (location index, season index) per sample
             location = np.repeat(np.arange(len(counts), dtype=np.int64), counts)

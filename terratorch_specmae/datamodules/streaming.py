@@ -270,18 +270,16 @@ class StreamingCorpusDataModule(PretrainingCorpusDataModule):
             val = self.open_split("val", transform=ShardTransform(self.transforms(False, bands, crop)))
         return train, val
 
-    def setup(self, stage: str) -> None:
-        if stage not in ("fit", "validate"):
-            raise ValueError(f"{self.corpus} is a pretraining corpus (images only): it has no '{stage}' stage.")
-        self.train_dataset, self.val_dataset = self.build(stage)
-        if stage == "fit":  # the shards' count, not len(): LitData's length is already this rank's share
-            n, processes = self.metadata["samples"]["train"], self.trainer.world_size if self.trainer is not None else 1
-            if n // processes < self.batch_size:
-                raise ValueError(
-                    f"{self.corpus}: the training shards hold {n} samples, {n // processes} per process over {processes}, "
-                    f"fewer than batch_size {self.batch_size}, so no optimizer step would run. Expected batch_size <= "
-                    f"{max(n // processes, 1)} (or more training data)."
-                )
+    def check_training_batches(self) -> None:
+        # the shards' count, not len(): LitData's length is already this rank's share, and it drops the
+        # remainder under DDP (floor, where a DistributedSampler pads)
+        n, processes = self.metadata["samples"]["train"], self.trainer.world_size if self.trainer is not None else 1
+        if n // processes < self.batch_size:
+            raise ValueError(
+                f"{self.corpus}: the training shards hold {n} samples, {n // processes} per process over {processes}, "
+                f"fewer than batch_size {self.batch_size}, so no optimizer step would run. Expected batch_size <= "
+                f"{max(n // processes, 1)} (or more training data)."
+            )
 
     def _dataloader_factory(self, split: str):
         dataset = self.train_dataset if split == "train" else self.val_dataset
