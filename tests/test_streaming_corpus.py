@@ -305,3 +305,22 @@ def test_shards_stream_from_an_s3_compatible_store(shards, tmp_path, monkeypatch
         assert len(remote) == 12 and any(p.suffix == ".bin" for p in cache.rglob("*"))  # chunks came through the cache
     finally:
         server.stop()
+
+
+def test_shards_missing_samples_are_an_error_and_leave_no_folder(shards, tmp_path, monkeypatch):
+    """LitData's optimize returns normally when its worker processes die at start-up (a `python -` session
+    cannot be re-imported by spawned workers), leaving an index of no chunks: that is an error, not shards."""
+    import litdata
+
+    _, source = shards
+
+    def workers_died(fn, inputs, output_dir, **kwargs):
+        Path(output_dir).mkdir(parents=True)
+        Path(output_dir, "index.json").write_text(json.dumps({"chunks": [], "config": {}}))
+
+    monkeypatch.setattr(litdata, "optimize", workers_died)
+    with pytest.raises(
+        RuntimeError, match="the train shards hold 0 samples; expected 8. LitData's worker processes failed"
+    ):
+        write_corpus_shards(source, tmp_path / "broken")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # the half-written folder is gone

@@ -160,6 +160,13 @@ def write_corpus_shards(
                 )  # fmt: skip
                 index = folder / split / "index.json"
                 content = json.loads(index.read_text())
+                written = sum(chunk["chunk_size"] for chunk in content["chunks"])
+                if written != len(dataset):  # LitData returns normally when its worker processes die
+                    raise RuntimeError(
+                        f"{datamodule.corpus}: the {split} shards hold {written} samples; expected {len(dataset)}. "
+                        "LitData's worker processes failed (their error is printed above); spawned workers need the "
+                        "calling program to be a file they can import (a script or specmae-shards, not `python -`)."
+                    )
                 content[METADATA_KEY] = {**metadata, "split": split}
                 atomic_write_text(index, json.dumps(content, sort_keys=True))
     finally:
