@@ -80,9 +80,13 @@ def test_select_indices_for_12_blocks_feed_blocks_3_6_9_12_to_the_decoder():
 @pytest.mark.parametrize(
     ("indices", "extra", "message"),
     [
-        ([3, 6, 9, 12], (), "list index out of range"),  # 1-based
-        ([5, 11, 17, 23], (), "list index out of range"),  # a 24-block list
-        ([2, 5, 8, 11], (f"{MODEL_ARGS}.backbone_out_indices=[2, 5, 8, 11]",), "list index out of range"),
+        ([3, 6, 9, 12], (), r"Index 12 is out of range for this 12-block encoder.*valid indices .* 0–11"),  # 1-based
+        ([5, 11, 17, 23], (), r"Index 17 is out of range for this 12-block encoder.*\[2, 5, 8, 11\]"),  # 24 blocks
+        (
+            [2, 5, 8, 11],
+            (f"{MODEL_ARGS}.backbone_out_indices=[2, 5, 8, 11]",),
+            r"Index 5 is out of range .* 4 outputs, blocks \[2, 5, 8, 11\] of its 12 .* 0–3",
+        ),
         ([3, 7, 11], (), "exactly 4 input embeddings"),
     ],
     ids=["one-based", "24-block-list", "with-out_indices", "three-levels"],

@@ -45,6 +45,48 @@ def fold_spectral_groups(tokens: torch.Tensor, groups: int, mode: str = "concat"
     raise ValueError(f"fold must be one of {FOLD_MODES}, got {mode!r}.")
 
 
+class OutChannels(list):
+    """``out_channels`` of the encoder: one width per output (per block of ``out_indices``), as TerraTorch's
+    backbone contract asks, and an index out of range is an error that names the encoder's depth.
+
+    TerraTorch's ``SelectIndices`` neck picks ``channel_list[i]`` for each of its ``indices``; a
+    24-block list (``[5, 11, 17, 23]``, Prithvi-300M's) on a 12-block encoder failed there with a
+    bare ``list index out of range``. TerraTorch copies the list with ``.copy()`` before its necks
+    see it, so the copy keeps this class.
+    """
+
+    def __init__(self, widths: Sequence[int], blocks: Sequence[int], depth: int) -> None:
+        super().__init__(widths)
+        self.blocks, self.depth = list(blocks), depth
+
+    def copy(self) -> OutChannels:
+        return OutChannels(self, self.blocks, self.depth)
+
+    def __getitem__(self, index):
+        if isinstance(index, int) and not -len(self) <= index < len(self):
+            raise BlockIndexError(self.describe_index_error(index))
+        return super().__getitem__(index)
+
+    def describe_index_error(self, index: int) -> str:
+        n = len(self)
+        if self.blocks == list(range(self.depth)):
+            outputs = f"one output per block of its {self.depth} blocks"
+            quarters = [self.depth * k // 4 - 1 for k in range(1, 5)]
+            hint = f"; four evenly spaced blocks, ending with the last, are {quarters}"
+        else:
+            outputs = f"{n} outputs, blocks {self.blocks} of its {self.depth} (backbone_out_indices)"
+            hint = "; or leave backbone_out_indices unset, so that index i is block i"
+        return (
+            f"Index {index} is out of range for this {self.depth}-block encoder, which returns {outputs}: valid "
+            f"indices (SelectIndices' indices, out_indices) are 0–{n - 1} or -{n}–-1, 0-based{hint}. A list written for "
+            f"another depth (Prithvi-300M's [5, 11, 17, 23] is for 24 blocks) must be changed to this encoder's."
+        )
+
+
+class BlockIndexError(IndexError):
+    """An index into an encoder's outputs that the encoder does not have (an ``IndexError``, named)."""
+
+
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(size, int):
         return size, size
@@ -155,7 +197,9 @@ class SpectralViT(BlockSwitches, nn.Module, HubMixin):
         self._order = tuple(range(len(self.bands)))  # band_order as Python ints (no device sync per step)
         self.out_indices = self._check_out_indices(out_indices)
         groups = self.tokenizer.groups
-        self.out_channels = [embed_dim * groups if fold == "concat" else embed_dim] * len(self.out_indices)
+        self.out_channels = OutChannels(
+            [embed_dim * groups if fold == "concat" else embed_dim] * len(self.out_indices), self.out_indices, depth
+        )
         self._last_grid = self.default_grid
         self.apply(init_weights)
         nn.init.xavier_uniform_(self.tokenizer.proj.weight.view(embed_dim, -1))
@@ -203,7 +247,10 @@ class SpectralViT(BlockSwitches, nn.Module, HubMixin):
             raise ValueError("out_indices is empty: expected at least one block index.")
         for i in out_indices:
             if not -self.depth <= i < self.depth:
-                raise ValueError(f"out_indices {list(out_indices)} out of range for a {self.depth}-block encoder.")
+                raise ValueError(
+                    f"out_indices {list(out_indices)} out of range for a {self.depth}-block encoder: expected block "
+                    f"indices 0–{self.depth - 1} (or -{self.depth}–-1), 0-based."
+                )
         return sorted({i % self.depth for i in out_indices})  # outputs come in block order
 
     def check_input(self, x: torch.Tensor) -> torch.Tensor:
