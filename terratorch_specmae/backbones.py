@@ -11,11 +11,23 @@ Both families are the same :class:`SpectralViT` / :class:`SpectralMAE` with diff
 defaults (every default can be overridden by keyword, e.g. ``patch_size: 8``).
 
 Each builder does what timm's ``build_model_with_cfg`` and TerraTorch's Prithvi builders do:
-build the architecture, load weights (``ckpt_path`` or, with ``pretrained: true``, the
-variant's registered weights; ``pretrained_bands``, ``pretrained_img_size``, ``new_band_init``,
-``resize_pos_embed`` say how: see :func:`terratorch_specmae.weights.load_weights`), then apply
-the run switches (``grad_checkpointing``, ``compile``, ``cpu_attention_kernel``: see
-:mod:`terratorch_specmae.models.run_switches`). In a TerraTorch config these are the
+build the architecture, load weights (``ckpt_path`` or, with ``pretrained: true``, weights of the
+catalogue: :mod:`terratorch_specmae.weights.published`; ``pretrained_bands``,
+``pretrained_img_size``, ``new_band_init``, ``resize_pos_embed`` say how: see
+:func:`terratorch_specmae.weights.load_weights`), then apply the run switches
+(``grad_checkpointing``, ``compile``, ``cpu_attention_kernel``: see
+:mod:`terratorch_specmae.models.run_switches`).
+
+Catalogue weights are named timm-style, ``<variant>.<tag>`` (``s2mae_vit_base.spectralgpt``,
+``sigmae_vit_large.ssl4eo_s12_fgmae``); ``pretrained: true`` on a name without a tag loads the
+variant's default weights. As in timm, the tag picks the weights and ``pretrained: true`` loads
+them; the weights' architecture (patch and cube sizes, decoder) and, unless the config gives them,
+their bands and image size become the model's, so the weights load exactly and other bands or
+sizes are fitted by name and wavelength.
+
+Keys of TerraTorch's Prithvi backbones that a stock Prithvi config carries
+(``backbone_coords_encoding: []`` …) are accepted at their neutral values and refused otherwise
+(:data:`PRITHVI_ONLY_OPTIONS`), so swapping the backbone name is enough. In a TerraTorch config these are the
 ``backbone_*`` options of ``model_args`` (``backbone_ckpt_path``, ``backbone_compile`` …), or
 plain ``model_args`` of the full models. The model constructors take architecture only. Each family
 is a source of TerraTorch's multi-source registries (like its ``timm`` and ``smp`` sources),
@@ -26,6 +38,8 @@ so ``BACKBONE_REGISTRY.build("sigmae_vit_base")`` works, and a misspelt variant 
 from __future__ import annotations
 
 import inspect
+import json
+import warnings
 
 import yaml
 from terratorch.registry import BACKBONE_REGISTRY, FULL_MODEL_REGISTRY, Registry
@@ -36,7 +50,16 @@ from terratorch_specmae.models.mae import SpectralMAE
 from terratorch_specmae.models.run_switches import RUN_OPTIONS, apply_run_options
 from terratorch_specmae.models.ssmae import SSMAE, SSMAEEncoder
 from terratorch_specmae.variants import FAMILIES, SSMAE_SIZES, VIT_SIZES, variant_name
-from terratorch_specmae.weights import LOAD_OPTIONS, check_load_options, load_weights, weights_for_variant
+from terratorch_specmae.weights import (
+    LOAD_OPTIONS,
+    PRETRAINED_CFGS,
+    PretrainedCfg,
+    check_load_options,
+    fetch_pretrained,
+    load_weights,
+    pretrained_cfg,
+    split_tag,
+)
 
 # SpectralMAE's own options (the rest go to the encoder), read from its signature, not copied by hand
 MAE_ARGS = tuple(name for name in inspect.signature(SpectralMAE).parameters if name != "encoder")
@@ -47,7 +70,8 @@ class VariantRegistry(Registry):
 
     Builders are registered under their name without the family prefix (``def s2mae_vit_tiny``
     → ``vit_tiny``: TerraTorch's multi-source registry adds ``s2mae_`` back), and unknown names
-    raise a ``ValueError`` naming the known ones.
+    raise a ``ValueError`` naming the known ones. A name may end in a catalogue tag
+    (``vit_base.spectralgpt``): the builder receives it as ``pretrained_tag``.
     """
 
     def __init__(self, family: str) -> None:
@@ -61,11 +85,22 @@ class VariantRegistry(Registry):
         self._registry[constructor.__name__[len(prefix) :]] = constructor
         return constructor
 
+    def __contains__(self, name) -> bool:
+        try:
+            base, tag = split_tag(name)
+        except (ValueError, AttributeError):
+            return False
+        return base in self._registry and (tag is None or tag in PRETRAINED_CFGS.get(f"{self.family}_{base}", {}))
+
     def build(self, name: str, *args, **kwargs):
-        if name not in self:
+        base, tag = split_tag(name)
+        if base not in self._registry:
             known = ", ".join(f"{self.family}_{n}" for n in self)
             raise ValueError(f"Unknown model {self.family + '_' + name!r}; expected one of: {known}.")
-        return super().build(name, *args, **kwargs)
+        if tag is not None:
+            pretrained_cfg(f"{self.family}_{base}", tag)  # an unknown tag: an error naming the variant's tags
+            kwargs["pretrained_tag"] = tag
+        return super().build(base, *args, **kwargs)
 
 
 def _source(registry, family: str) -> VariantRegistry:
@@ -107,11 +142,63 @@ def _split(options: dict, names: tuple[str, ...]) -> tuple[dict, dict]:
     return {k: v for k, v in options.items() if k in names}, {k: v for k, v in options.items() if k not in names}
 
 
-def _builder_options(kwargs: dict) -> tuple[dict, dict, dict]:
+#: Keys of TerraTorch's Prithvi backbones, which stock Prithvi configs carry, that our encoders cannot honour:
+#: each is accepted at its neutral values (and ignored) and refused otherwise, with what it means for us.
+PRITHVI_ONLY_OPTIONS: dict[str, tuple[tuple, str]] = {
+    "coords_encoding": (([], None), "our encoders take no time or location coordinates"),
+    "coords_scale_learn": ((False,), "our encoders take no time or location coordinates"),
+    "encoder_only": ((True,), "our backbones are encoders; the MAE is the registered <name>_mae full model"),
+    "vit_adapter": ((False,), "our encoders have no ViT-Adapter"),
+    "vpt": ((False,), "our encoders have no visual prompt tokens"),
+    "vpt_n_tokens": ((None, 0), "our encoders have no visual prompt tokens"),
+    "vpt_dropout": ((None, 0, 0.0), "our encoders have no visual prompt tokens"),
+}
+
+
+def _is_neutral(value, neutral: tuple) -> bool:
+    for n in neutral:
+        if n is None or isinstance(n, bool):
+            if value is n:
+                return True
+        elif isinstance(n, list):
+            if isinstance(value, list | tuple) and list(value) == n:
+                return True
+        elif isinstance(value, int | float) and not isinstance(value, bool) and value == n:
+            return True
+    return False
+
+
+def _prithvi_options(options: dict, variant: str) -> dict:
+    """``options`` without Prithvi-only keys at their neutral values; any other value of one is an error.
+    A Prithvi-style ``patch_size: [1, p, p]`` (one date per patch) becomes ``p``."""
+    rest = {}
+    for key, value in options.items():
+        if key not in PRITHVI_ONLY_OPTIONS:
+            rest[key] = value
+            continue
+        neutral, why = PRITHVI_ONLY_OPTIONS[key]
+        if not _is_neutral(value, neutral):
+            raise ValueError(
+                f"backbone_{key}: {json.dumps(value)} is a Prithvi option that {variant} cannot honour ({why}). Remove "
+                f"it, or set it to {' or '.join(json.dumps(n) for n in neutral)}."
+            )
+    patch = rest.get("patch_size")
+    if isinstance(patch, list | tuple):
+        if len(patch) == 3 and patch[0] == 1 and patch[1] == patch[2]:
+            rest["patch_size"] = int(patch[1])
+        else:
+            raise ValueError(
+                f"patch_size {list(patch)}: {variant} takes one square patch side (e.g. 16), or Prithvi's [1, p, p] "
+                "(one date per patch); for time series use backbone_use_temporal: true."
+            )
+    return rest
+
+
+def _builder_options(kwargs: dict, variant: str) -> tuple[dict, dict, dict]:
     """A builder's keywords (command-line strings parsed) as ``(load, run, architecture)`` options."""
     load, rest = _split(parse_command_line_values(kwargs), LOAD_OPTIONS)
     run, architecture = _split(rest, RUN_OPTIONS)
-    return load, run, architecture
+    return load, run, _prithvi_options(architecture, variant)
 
 
 def _is_true(value, name: str) -> bool:
@@ -121,57 +208,117 @@ def _is_true(value, name: str) -> bool:
     return value
 
 
-def finish(model: nn.Module, variant: str, pretrained: bool = False, load: dict | None = None, run: dict | None = None):
+def catalogue_weights(variant: str, pretrained, tag: str | None, load: dict) -> PretrainedCfg | None:
+    """The catalogue entry a builder's model takes its weights (and their architecture) from: ``variant.tag``,
+    or with ``pretrained`` and no tag the variant's default; None when no catalogue weights are asked for
+    (or ``ckpt_path`` names other weights)."""
+    wanted = pretrained is not None and _is_true(pretrained, "pretrained")
+    if load.get("ckpt_path"):
+        return None
+    if tag is None:
+        return pretrained_cfg(variant) if wanted else None
+    entry = pretrained_cfg(variant, tag)
+    if pretrained is None:
+        warnings.warn(
+            f"{variant}.{tag} names pretrained weights but pretrained is not set: the model is built with their "
+            "architecture and initialised at random (timm's rule). Set pretrained: true (backbone_pretrained: true) "
+            "to load them.",
+            stacklevel=4,
+        )
+    return entry
+
+
+def weights_architecture(entry: PretrainedCfg | None, given: dict) -> dict:
+    """What the weights need of the architecture (``entry.model_args``, their bands and image size), for the
+    keys the config does not set itself."""
+    if entry is None:
+        return {}
+    defaults = dict(entry.model_args or {})
+    if entry.bands and "bands" not in given and "in_chans" not in given:
+        defaults["bands"] = list(entry.bands)
+    if entry.img_size and "img_size" not in given:
+        defaults["img_size"] = list(entry.img_size)
+    return {k: v for k, v in defaults.items() if k not in given}
+
+
+def finish(
+    model: nn.Module,
+    variant: str,
+    pretrained=False,
+    load: dict | None = None,
+    run: dict | None = None,
+    entry: PretrainedCfg | None = None,
+):
     """Load a built model's weights, then apply its run switches (what every builder does after building).
 
     ``load``: :data:`~terratorch_specmae.weights.LOAD_OPTIONS` (``ckpt_path`` …); with ``pretrained``
-    and no ``ckpt_path``, ``variant``'s registered weights (:mod:`terratorch_specmae.weights.catalogue`).
+    and no ``ckpt_path``, the catalogue's ``entry`` (:mod:`terratorch_specmae.weights.catalogue`),
+    which also becomes the model's ``pretrained_cfg`` (its model card's source, licence, citation).
     The report of the load is kept as ``model.load_report`` (None when nothing was loaded).
     ``run``: :data:`~terratorch_specmae.models.run_switches.RUN_OPTIONS`.
     """
     load = dict(load or {})
     source = load.pop("ckpt_path", None)
     check_load_options(load.get("new_band_init", "wavelength"), load.get("resize_pos_embed", "interpolate"))
-    if _is_true(pretrained, "pretrained") and not source:
-        source = weights_for_variant(variant)
+    if pretrained is not None and _is_true(pretrained, "pretrained") and not source:
+        if entry is None:
+            entry = pretrained_cfg(variant)
+        source = fetch_pretrained(entry)
+        model.pretrained_cfg = PretrainedCfg.from_dict(entry.to_dict())
     model.load_report = load_weights(model, source, **load) if source else None
     return apply_run_options(model, **(run or {}))
 
 
-def build_backbone(size: str, family: str = "s2mae", pretrained: bool = False, padding: str | None = None, **kwargs):
+def build_backbone(
+    size: str,
+    family: str = "s2mae",
+    pretrained=None,
+    padding: str | None = None,
+    pretrained_tag: str | None = None,
+    **kwargs,
+):
     """A :class:`SpectralViT` of a named size with a family's token defaults; keywords override them.
 
-    Load options and run switches are taken out first (see :func:`finish`). ``padding`` is
-    TerraTorch's (it pads inputs before the backbone) and is not ours to use.
+    Load options and run switches are taken out first (see :func:`finish`); ``pretrained`` /
+    ``pretrained_tag`` pick catalogue weights, whose architecture, bands and image size the model
+    takes unless given. ``padding`` is TerraTorch's (it pads inputs before the backbone) and is not
+    ours to use.
     """
-    load, run, kwargs = _builder_options(kwargs)
     if family not in FAMILIES:
         raise ValueError(f"Unknown model family {family!r}; expected one of {sorted(FAMILIES)}.")
     if size not in VIT_SIZES:
         raise ValueError(f"Unknown size {size!r}; expected one of {sorted(VIT_SIZES)}.")
+    variant = variant_name(family, size)
+    load, run, kwargs = _builder_options(kwargs, variant)
+    entry = catalogue_weights(variant, pretrained, pretrained_tag, load)
+    kwargs = {**weights_architecture(entry, kwargs), **kwargs}
     model = SpectralViT(**{**VIT_SIZES[size], **FAMILIES[family]["encoder"], **kwargs})
-    return finish(model, variant_name(family, size), pretrained, load, run)
+    return finish(model, variant, pretrained, load, run, entry)
 
 
-def build_mae(size: str, family: str = "s2mae", pretrained: bool = False, **kwargs) -> SpectralMAE:
+def build_mae(size: str, family: str = "s2mae", pretrained=None, pretrained_tag: str | None = None, **kwargs) -> SpectralMAE:
     """A :class:`SpectralMAE` around a family's encoder; MAE options are split from encoder options.
 
     ``ckpt_path`` loads encoder *and* decoder (a pretraining checkpoint to continue from, as
     progressive pretraining does), fitted to this model's bands and image size; weights of an
-    encoder alone leave the decoder fresh (with a warning)."""
-    load, run, kwargs = _builder_options(kwargs)
+    encoder alone leave the decoder fresh (with a warning). Catalogue weights: as :func:`build_backbone`."""
+    variant = variant_name(family, size, mae=True)
+    load, run, kwargs = _builder_options(kwargs, variant)
+    entry = catalogue_weights(variant, pretrained, pretrained_tag, load)
+    kwargs = {**weights_architecture(entry, kwargs), **kwargs}
     mae_kwargs, kwargs = _split(kwargs, MAE_ARGS)
     encoder = build_backbone(size, family, **kwargs)
     model = SpectralMAE(encoder, **{**FAMILIES[family]["mae"], **mae_kwargs})
-    return finish(model, variant_name(family, size), pretrained, load, run)
+    return finish(model, variant, pretrained, load, run, entry)
 
 
-def build_ssmae(mae: bool, size: str = "base", pretrained: bool = False, padding: str | None = None, **kwargs):
+def build_ssmae(mae: bool, size: str = "base", pretrained=None, padding: str | None = None, **kwargs):
     """SS-MAE's encoders (:class:`SSMAEEncoder`) or pretraining model (:class:`SSMAE`, ``mae=True``)
     of a named size; load options and run switches as :func:`finish` takes them."""
-    load, run, kwargs = _builder_options(kwargs)
+    variant = variant_name("ssmae", size, mae=mae)
+    load, run, kwargs = _builder_options(kwargs, variant)
     model = (SSMAE if mae else SSMAEEncoder)(**{**SSMAE_SIZES[size], **kwargs})
-    return finish(model, variant_name("ssmae", size), pretrained, load, run)
+    return finish(model, variant, pretrained, load, run)
 
 
 # ---- one literal builder per registered name (the sizes and defaults are in variants.py)

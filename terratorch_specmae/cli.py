@@ -42,6 +42,7 @@ from terratorch_specmae.weights import (
     weights_from_torch_object,
 )
 from terratorch_specmae.weights.card import card_cfg
+from terratorch_specmae.weights.catalogue import entry_of_run
 
 OVERWRITE_HELP = (
     "write into a non-empty folder, replacing config.json, model.safetensors and README.md (other files stay)"
@@ -97,8 +98,10 @@ def export_checkpoint(
             f"(model_args.model and the FullModelFactory), got model_args keys {sorted(args)}."
         )
     name = args.pop("model")
+    started_from = entry_of_run({"model": name, **args})  # catalogue weights the run continued from, if any
     for key in (*LOAD_OPTIONS, *RUN_OPTIONS):  # the weights come from this checkpoint; the run's switches are not kept
         args.pop(key, None)
+    args["pretrained"] = False  # the architecture only: nothing is downloaded
     model = FULL_MODEL_REGISTRY.build(name, **args)
     weights = weights_from_torch_object(ckpt, raw)  # the file is read once
     load_weights(model, weights)
@@ -117,8 +120,11 @@ def export_checkpoint(
         pretraining_data=pretraining_data or data_description(data),
         masking=card.masking,
         mask_ratio=card.mask_ratio,
-        source=f"exported from {ckpt.name} (epoch {raw.get('epoch', '?')}, step {raw.get('global_step', '?')})",
-        license=license,
+        source=f"exported from {ckpt.name} (epoch {raw.get('epoch', '?')}, step {raw.get('global_step', '?')})"
+        + (f", continued from {started_from.tag}: {started_from.source}" if started_from else ""),
+        license=license or (started_from.license if started_from else None),
+        terms=started_from.terms if started_from else None,
+        citation=started_from.citation if started_from else None,
         datasets=list(datasets) if datasets else None,
     )
     bands = list(model.bands)

@@ -58,7 +58,8 @@ from terratorch_specmae.backbones import BACKBONES
 from terratorch_specmae.models.encoder import SpectralViT
 from terratorch_specmae.models.run_switches import RUN_OPTIONS
 from terratorch_specmae.runs import per_band, read_run_config, run_config_path
-from terratorch_specmae.weights import LOAD_OPTIONS, load_torch_file
+from terratorch_specmae.weights import LOAD_OPTIONS, PretrainedCfg, load_torch_file, split_tag
+from terratorch_specmae.weights.catalogue import entry_of_run
 
 FORMATS = {"onnx": ".onnx", "torch-export": ".pt2"}  # format → the file name ending it is written to
 DEFAULT_ATOL = 1e-4
@@ -105,6 +106,7 @@ class FineTunedModel:
     class_names: list[str] | None
     input_shape: tuple[int, ...]  # without the batch axis: (C, H, W) or (C, T, H, W)
     source: str
+    pretrained: PretrainedCfg | None = None  # the catalogue weights the fine-tuning started from, if any
 
     @property
     def input_layout(self) -> str:
@@ -136,6 +138,11 @@ class FineTunedModel:
         }
         if self.class_names:
             meta["class_names"] = json.dumps(self.class_names)
+        if self.pretrained is not None:  # where the weights began, and on what terms
+            meta["pretrained_weights"] = str(self.pretrained.tag)
+            for key in ("source", "license", "terms", "citation"):
+                if getattr(self.pretrained, key):
+                    meta[f"pretrained_{key}"] = str(getattr(self.pretrained, key))
         return meta
 
 
@@ -338,7 +345,7 @@ def load_finetuned(
         )
     factory = hparams.get("model_factory")
     backbone = model_args.get("backbone")
-    if factory != "EncoderDecoderFactory" or backbone not in our_backbones():
+    if factory != "EncoderDecoderFactory" or split_tag(str(backbone))[0] not in our_backbones():
         raise ValueError(
             f"{str(ckpt)!r} is not a fine-tuning run of ours: expected model_factory EncoderDecoderFactory with a backbone "
             f"among {', '.join(our_backbones())}; got model_factory {factory!r}, backbone {backbone!r}."
@@ -391,6 +398,7 @@ def load_finetuned(
         model=model, task=kind, backbone=backbone, bands=bands, means=means, stds=stds, num_classes=num_classes,
         class_names=[str(c) for c in class_names] if class_names else None, input_shape=input_shape,
         source=f"{ckpt.name} (epoch {raw.get('epoch', '?')}, step {raw.get('global_step', '?')})",
+        pretrained=entry_of_run(model_args),
     )  # fmt: skip
 
 

@@ -25,6 +25,7 @@ class LocalHub:
         self.repos: dict[str, dict[str, dict[str, bytes]]] = {}  # repo → commit → file → bytes
         self.refs: dict[str, dict[str, str]] = {}  # repo → branch/tag → commit
         self.requests: list[tuple[str, str]] = []
+        self.corrupt: set[str] = set()  # "repo/file" whose bytes are altered in transit (ETag and length kept)
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,11 +50,12 @@ class LocalHub:
         self.server.shutdown()
         self.server.server_close()
 
-    def publish(self, repo_id: str, files: Path | dict[str, bytes], revision: str = "main") -> str:
-        """Commit ``files`` (a folder or name → bytes) to ``repo_id`` and point ``revision`` at it; returns the commit."""
+    def publish(self, repo_id: str, files: Path | dict[str, bytes], revision: str = "main", commit: str | None = None) -> str:
+        """Commit ``files`` (a folder or name → bytes) to ``repo_id`` and point ``revision`` at it; returns the commit
+        (``commit``: its 40-hex id, as a pinned revision names it; default a hash of the files)."""
         if isinstance(files, Path):
             files = {p.relative_to(files).as_posix(): p.read_bytes() for p in sorted(files.rglob("*")) if p.is_file()}
-        commit = hashlib.sha1(repr(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in files.items())).encode()).hexdigest()
+        commit = commit or hashlib.sha1(repr(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in files.items())).encode()).hexdigest()
         self.repos.setdefault(repo_id, {})[commit] = dict(files)
         self.refs.setdefault(repo_id, {})[revision] = commit
         return commit
@@ -84,6 +86,8 @@ class LocalHub:
         request.send_header("Content-Type", "application/octet-stream")
         request.end_headers()
         if body:
+            if f"{repo_id}/{filename}" in self.corrupt:
+                data = bytes([data[0] ^ 0xFF]) + data[1:]
             request.wfile.write(data)
 
     @staticmethod

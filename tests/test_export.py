@@ -67,3 +67,32 @@ def test_export_of_an_ssmae_run_and_bad_inputs(tmp_path):
     torch.save({"state_dict": {}, "hyper_parameters": {"model_factory": "EncoderDecoderFactory", "model_args": {"backbone": "s2mae_vit_tiny"}}}, finetune)
     with pytest.raises(ValueError, match="is not a pretraining checkpoint of ours"):
         weights_cli(["export", str(finetune), str(tmp_path / "x")])
+
+
+def test_export_of_a_run_continued_from_catalogue_weights_carries_their_source_licence_and_citation(tmp_path):
+    """A pretraining run that began at catalogue weights (model: <variant>.<tag>, pretrained: true): export
+    rebuilds the architecture without downloading anything, and the card says where the weights began."""
+    from terratorch_specmae.weights import DEFAULT_TAGS, PRETRAINED_CFGS, PretrainedCfg, register_pretrained_cfg
+
+    saved = ({v: dict(t) for v, t in PRETRAINED_CFGS.items()}, dict(DEFAULT_TAGS))
+    register_pretrained_cfg("s2mae_vit_tiny_mae", PretrainedCfg(
+        hf_hub_id="nobody/unreachable", source="Demo weights (a test)", license="cc-by-4.0",
+        terms="attribution required", citation="Doe, J.: Demo weights. 2026"), tag="demo")  # fmt: skip
+    try:
+        ckpt, model = write_run(tmp_path / "run", MAE_ARGS)
+        raw = torch.load(ckpt, weights_only=True)
+        raw["hyper_parameters"]["model_args"] = {**MAE_ARGS, "model": "s2mae_vit_tiny_mae.demo", "pretrained": True}
+        torch.save(raw, ckpt)
+        weights_cli(["export", str(ckpt), str(tmp_path / "out"), "--encoder-only"])
+    finally:
+        PRETRAINED_CFGS.clear()
+        PRETRAINED_CFGS.update(saved[0])
+        DEFAULT_TAGS.clear()
+        DEFAULT_TAGS.update(saved[1])
+    encoder = SpectralViT.from_pretrained(tmp_path / "out")
+    assert torch.equal(encoder.tokenizer.proj.weight, model.encoder.tokenizer.proj.weight)
+    cfg = encoder.pretrained_cfg
+    assert "continued from s2mae_vit_tiny_mae.demo: Demo weights (a test)" in cfg.source
+    assert (cfg.license, cfg.terms, cfg.citation) == ("cc-by-4.0", "attribution required", "Doe, J.: Demo weights. 2026")
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "license: cc-by-4.0" in card and "Cite: Doe, J.: Demo weights. 2026" in card and "attribution required" in card

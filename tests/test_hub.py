@@ -10,7 +10,7 @@ from huggingface_hub import constants
 from terratorch.registry import BACKBONE_REGISTRY
 
 from terratorch_specmae.backbones import build_backbone, build_mae
-from terratorch_specmae.weights import PRETRAINED_CFGS, PretrainedCfg, register_pretrained_cfg
+from terratorch_specmae.weights import DEFAULT_TAGS, PRETRAINED_CFGS, PretrainedCfg, register_pretrained_cfg
 from terratorch_specmae.models import SpectralMAE, SpectralViT
 from terratorch_specmae.models.ssmae import SSMAE, SSMAEEncoder
 
@@ -38,10 +38,12 @@ def hub(tmp_path, monkeypatch):
 
 @pytest.fixture
 def registry_entry():
-    saved = dict(PRETRAINED_CFGS)
+    saved, defaults = {variant: dict(tags) for variant, tags in PRETRAINED_CFGS.items()}, dict(DEFAULT_TAGS)
     yield
     PRETRAINED_CFGS.clear()
     PRETRAINED_CFGS.update(saved)
+    DEFAULT_TAGS.clear()
+    DEFAULT_TAGS.update(defaults)
 
 
 @pytest.mark.parametrize("kind", ["encoder", "mae", "ssmae", "ssmae_encoder"])

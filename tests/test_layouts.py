@@ -22,7 +22,7 @@ from tiny import TINY_DECODER, TINY_ENCODER, TINY_SSMAE, randomised, tiny_encode
 from terratorch_specmae.backbones import build_backbone, build_mae, build_ssmae
 from terratorch_specmae.models import SSMAE, SpectralMAE, SpectralViT
 from terratorch_specmae.weights import LAYOUTS, load_weights, match_layout
-from terratorch_specmae.weights.converters import spectralgpt_state_to_ours
+from terratorch_specmae.weights.converters import spectralgpt_state_to_ours, timm_vit_state_to_ours
 
 ENC, DEC, SS = TINY_ENCODER, TINY_DECODER, TINY_SSMAE
 
@@ -149,6 +149,24 @@ def _into_mae(ckpt_path):
     return build_mae("tiny", "s2mae", **ENC, **DEC, ckpt_path=ckpt_path)
 
 
+TIMM_VIT = {"img_size": 32, "patch_size": 16, "in_chans": 6, "embed_dim": 16, "depth": 1, "num_heads": 2}
+
+
+def _timm_vit(t):
+    """A timm ViT encoder with a class token, saved as a plain state dict (as SSL4EO-S12's ``_enc.pth`` files are)."""
+    import timm
+
+    vit = randomised(timm.models.vision_transformer.VisionTransformer(**TIMM_VIT, num_classes=0))
+    state = vit.state_dict()
+    torch.save(state, t / "vit_enc.pth")
+    return str(t / "vit_enc.pth"), {"encoder": timm_vit_state_to_ours(state)}
+
+
+def _timm_vit_mae(ckpt_path):
+    return build_mae("tiny", "sigmae", bands="landsat7", img_size=32, embed_dim=16, depth=1, num_heads=2, **DEC,
+                     ckpt_path=ckpt_path)  # fmt: skip
+
+
 def _into_ssmae_encoder(ckpt_path):
     return build_ssmae(False, **{k: v for k, v in SS.items() if not k.startswith("decoder")}, ckpt_path=ckpt_path)
 
@@ -172,6 +190,7 @@ CASES = [
     Case("encoder-state", "save_pretrained folder", _encoder_folder, _into_mae, fresh=("decoder",)),
     Case("model-prefixed-encoder-state", "torch state dict", _model_prefixed, _into_mae, fresh=("decoder",)),
     Case("spectralgpt", "MAE-style checkpoint", _spectralgpt, _spectralgpt_mae),
+    Case("timm-vit", "torch state dict", _timm_vit, _timm_vit_mae, fresh=("decoder",)),
 ]
 
 
@@ -203,6 +222,8 @@ def test_a_file_of_each_layout_loads_and_the_report_names_the_layout(case, tmp_p
 def _backbone_overrides(case: Case) -> dict:
     if case.layout == "spectralgpt":
         return {"bands": "sentinel2_l2a", "img_size": 32, "embed_dim": 64, "depth": 2, "num_heads": 4}
+    if case.layout == "timm-vit":
+        return {"patch_size": 16, "spectral_patch_size": None}
     return {}
 
 

@@ -72,12 +72,28 @@ def image_augmentations(mean: torch.Tensor, std: torch.Tensor, img_size: int, tr
     return K.AugmentationSequential(*steps, data_keys=None, keepdim=True)
 
 
+NORMALIZATIONS = ("dataset", "minmax_per_image")
+
+
+def minmax_per_image(image: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """Each image's bands min–max scaled to [0, 1] on their own (SpectralGPT's input scaling)."""
+    image = image.float()
+    low, high = image.amin(dim=(-2, -1), keepdim=True), image.amax(dim=(-2, -1), keepdim=True)
+    return (image - low) / (high - low + eps)
+
+
 class EuroSATBenchmarkDataModule(EuroSATDataModule):
     """EuroSAT (TorchGeo's train/val/test lists, 10 classes), bands by name, resized to ``img_size``.
 
-    Batches: ``image`` ``[B, len(bands), img_size, img_size]`` normalised with TorchGeo's EuroSAT
-    statistics, ``label`` ``[B]``. Default bands: the 12 Sentinel-2 L2A bands in wavelength order
-    (B10, cirrus, left out as in S2MAE/SpectralGPT), although the files store B8A last.
+    Batches: ``image`` ``[B, len(bands), img_size, img_size]``, ``label`` ``[B]``. Default bands: the
+    12 Sentinel-2 L2A bands in wavelength order (B10, cirrus, left out as in S2MAE/SpectralGPT),
+    although the files store B8A last.
+
+    Input scaling, to match what the weights were pretrained on: ``normalization: dataset``
+    (default) standardises each band with TorchGeo's EuroSAT statistics, or with ``means`` /
+    ``stds`` when given (per band, in ``bands`` order: SSL4EO-S12's weights take mean 0, std
+    10 000); ``normalization: minmax_per_image`` scales each image's bands to [0, 1] on their own
+    (SpectralGPT's pretraining input).
     """
 
     def __init__(
@@ -89,10 +105,28 @@ class EuroSATBenchmarkDataModule(EuroSATDataModule):
         num_workers: int = 0,
         download: bool = False,
         checksum: bool = False,
+        normalization: str = "dataset",
+        means: list[float] | None = None,
+        stds: list[float] | None = None,
     ) -> None:
         bands = check_bands(bands or SENTINEL2_L2A, EuroSAT.all_band_names, "EuroSAT")
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"EuroSAT normalization must be one of {NORMALIZATIONS}, got {normalization!r}.")
+        if (means is None) != (stds is None):
+            raise ValueError("EuroSAT: give means and stds together (per band), or neither (TorchGeo's statistics).")
+        if normalization == "minmax_per_image" and means is not None:
+            raise ValueError("EuroSAT: normalization minmax_per_image scales each image on its own; means/stds do not apply.")
         super().__init__(batch_size, num_workers, root=root, bands=bands, download=download, checksum=checksum)
-        self.band_names, self.img_size = bands, img_size
+        if means is not None:
+            for what, values in (("means", means), ("stds", stds)):
+                if len(values) != len(bands):
+                    raise ValueError(f"EuroSAT {what} have {len(values)} values for the {len(bands)} bands {bands}.")
+            if any(float(v) <= 0 for v in stds):
+                raise ValueError(f"EuroSAT stds must be positive, got {list(stds)}.")
+            self.mean, self.std = torch.tensor(means, dtype=torch.float32), torch.tensor(stds, dtype=torch.float32)
+        elif normalization == "minmax_per_image":
+            self.mean, self.std = torch.zeros(len(bands)), torch.ones(len(bands))
+        self.band_names, self.img_size, self.normalization = bands, img_size, normalization
         self.train_aug = image_augmentations(self.mean, self.std, img_size, train=True)
         self.aug = image_augmentations(self.mean, self.std, img_size, train=False)
 
@@ -100,6 +134,11 @@ class EuroSATBenchmarkDataModule(EuroSATDataModule):
         super().setup(stage)
         if stage == "fit":
             require_training_batches(self, "EuroSAT")
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        if self.normalization == "minmax_per_image":
+            batch = {**batch, "image": minmax_per_image(batch["image"])}
+        return super().on_after_batch_transfer(batch, dataloader_idx)
 
 
 class BigEarthNetBenchmarkDataModule(BigEarthNetDataModule):

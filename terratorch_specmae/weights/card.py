@@ -67,7 +67,8 @@ def card_cfg(model) -> PretrainedCfg:
     masking, ratio = model.card_masking()
     if masking:
         cfg.masking, cfg.mask_ratio = masking, ratio
-    cfg.hf_hub_id = cfg.filename = cfg.revision = None  # where it is now is the folder itself
+    # where it is now is the folder itself, in our own layout
+    cfg.hf_hub_id = cfg.filename = cfg.revision = cfg.zenodo_record = cfg.md5 = cfg.converter = cfg.model_args = None
     return cfg
 
 
@@ -84,21 +85,21 @@ MODEL_CARD = """---
 | model | `{class_name}`{architecture} |
 | image size | {img_size} |
 | bands | {n_bands}: {band_list} |
-| normalisation | {normalisation} |
+| input scaling | {normalisation} |
 | pretraining data | {pretraining_data} |
 | masking | {masking} |
 | weights from | {source} |
 | licence | {license} |
-
+{citation}
 ## Bands
 
 | band | centre wavelength (nm) | mean | std |
 |---|---|---|---|
 {band_rows}
 
-Inputs are the bands above, in this order, standardised per band with the mean and std given
-(the units of the pretraining data). Other band sets load too: the weights are fitted by band
-name and wavelength (see terratorch-specmae's README, "Weights").
+Inputs are the bands above, in this order, scaled as the table says ({normalisation_short}).
+Other band sets load too: the weights are fitted by band name and wavelength (see
+terratorch-specmae's README, "Weights").
 
 ## Use
 
@@ -124,6 +125,14 @@ Made with [terratorch-specmae](https://github.com/terratorch-specmae/terratorch-
 """
 
 
+def _scaling(card: PretrainedCfg, short: bool = False) -> str:
+    if card.scaling == "minmax_per_image":
+        return "min–max per image and band" if short else card.scaling_text
+    if card.mean and card.std:
+        return "(x − mean) / std per band, below" if short else "(x − mean) / std per band, with the mean and std below"
+    return "not recorded" if short else "not recorded (set pretrained_cfg.mean/std or scaling)"
+
+
 def render_model_card(model, card: PretrainedCfg, repo_id: str) -> str:
     """The model card (``README.md``) of ``model`` with what ``card`` records, its usage lines naming ``repo_id``."""
     bands, mean, std = card.bands or [], card.mean, card.std
@@ -145,11 +154,13 @@ def render_model_card(model, card: PretrainedCfg, repo_id: str) -> str:
         img_size="×".join(str(s) for s in size) + " px" if size else "not recorded",
         n_bands=len(bands),
         band_list=", ".join(f"`{b}`" for b in bands),
-        normalisation="per-band mean/std below" if mean and std else "not recorded (set pretrained_cfg.mean/std)",
+        normalisation=_scaling(card),
+        normalisation_short=_scaling(card, short=True),
         pretraining_data=card.pretraining_data or "not recorded",
         masking=f"{card.masking}, ratio {card.mask_ratio:g}" if card.masking and card.mask_ratio is not None else (card.masking or "not recorded"),
         source=card.source or "pretrained with terratorch-specmae",
-        license=card.license or "not recorded",
+        license=(card.license or "not recorded") + (f" — {card.terms}" if card.terms else ""),
+        citation=f"\nCite: {card.citation}\n" if card.citation else "",
         band_rows=rows,
         variant=model.card_variant(),
         repo_id=repo_id,

@@ -3,8 +3,7 @@
 :func:`resolve_weights` turns a weights reference — a local path, ``hf://org/repo[@rev][/file]``
 or ``{repo_id, filename, revision}`` — into a local path through ``huggingface_hub`` (its cache,
 ``revision``, ``HF_ENDPOINT``, ``HF_HUB_OFFLINE``, ``HF_TOKEN``); :func:`read_pretrained` reads
-what it names; :func:`weights_for_variant` reads a variant's entry of the catalogue
-(:mod:`terratorch_specmae.weights.catalogue`).
+what it names. (The catalogue's entries are fetched by :mod:`terratorch_specmae.weights.downloads`.)
 """
 
 from __future__ import annotations
@@ -13,12 +12,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from huggingface_hub import hf_hub_download
+from huggingface_hub import constants, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HfUriError, LocalEntryNotFoundError
 from huggingface_hub.utils import parse_hf_uri
 
-from terratorch_specmae.weights.adaptation import SourceLayout
-from terratorch_specmae.weights.catalogue import pretrained_cfg
 from terratorch_specmae.weights.files import CONFIG_NAME, WEIGHTS_NAME, WeightsFile, read_weights
 
 
@@ -35,9 +32,11 @@ def hub_download(repo_id: str, filename: str | None, revision: str | None, **kwa
             pass  # weights without a config: the safetensors metadata may still name the bands
         return str(Path(weights).parent)
     except LocalEntryNotFoundError as err:
-        raise ValueError(
-            f"Could not get {where}: not in the local cache ({err}). Connect, or unset HF_HUB_OFFLINE once to download it."
-        ) from err
+        if constants.HF_HUB_OFFLINE or kwargs.get("local_files_only"):
+            todo = "Offline mode is on (HF_HUB_OFFLINE): unset it once to download the file into the cache"
+        else:
+            todo = f"The Hub ({constants.ENDPOINT}) could not be reached: connect, or set HF_ENDPOINT to a mirror"
+        raise ValueError(f"Could not get {where}: not in the local cache ({constants.HF_HUB_CACHE}). {todo}.") from err
     except (HfHubHTTPError, OSError) as err:
         raise ValueError(f"Could not get {where}: {err}") from err
 
@@ -70,15 +69,3 @@ def read_pretrained(source) -> WeightsFile:
     :class:`~terratorch_specmae.weights.files.WeightsFile` is returned as it is."""
     return source if isinstance(source, WeightsFile) else read_weights(resolve_weights(source))
 
-
-def weights_for_variant(variant: str) -> WeightsFile:
-    """The registered pretrained weights of ``variant``, with the catalogue's bands and size where the file lacks them."""
-    cfg = pretrained_cfg(variant)
-    weights = read_pretrained(cfg.reference())
-    weights.metadata = {**cfg.to_dict(), **weights.metadata}
-    layout = weights.layout
-    weights.layout = SourceLayout(
-        bands=layout.bands if layout.bands is not None else (tuple(cfg.bands) if cfg.bands else None),
-        img_size=layout.img_size if layout.img_size is not None else (tuple(cfg.img_size) if cfg.img_size else None),
-    )
-    return weights

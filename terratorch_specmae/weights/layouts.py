@@ -28,7 +28,11 @@ layout                                 root              holds
 ``encoder-state``                      (none)            an encoder, as ``s2mae_vit_*``'s ``save_pretrained``
 ``model-prefixed-encoder-state``       ``model.``        an encoder that is a task's whole ``model``
 ``spectralgpt``                        (none)            SpectralGPT(+) pretraining keys, converted
+``timm-vit``                           (none)            a timm / MAE ViT encoder (SSL4EO-S12), converted
 =====================================  ================  ===============================================
+
+A converted layout may leave parts of the file out on purpose (a timm ViT's class token): its
+``dropped`` names them, and the load report lists them.
 """
 
 from __future__ import annotations
@@ -39,10 +43,14 @@ from dataclasses import dataclass
 import torch
 
 from terratorch_specmae.weights.adaptation import SourceLayout
-from terratorch_specmae.weights.converters.spectralgpt import (
+from terratorch_specmae.weights.converters import (
     is_spectralgpt_state,
+    is_timm_vit_state,
     spectralgpt_source_layout,
     spectralgpt_state_to_ours,
+    timm_vit_dropped,
+    timm_vit_source_layout,
+    timm_vit_state_to_ours,
 )
 
 ENCODER_ANCHOR = "tokenizer.proj.weight"  # every SpectralViT has it
@@ -65,8 +73,9 @@ class CheckpointLayout:
     """One known layout: ``name``, what it is, where the model sits (``root``) and what it holds (``kind``).
 
     The layout matches a file holding every encoder anchor of ``kind`` under ``root`` and, when
-    ``with_decoders``, every decoder anchor too. ``convert`` (SpectralGPT) first maps foreign key
-    names to ours and says what the file was trained on where the file does not.
+    ``with_decoders``, every decoder anchor too. ``convert`` (SpectralGPT, timm ViTs) first maps foreign
+    key names to ours, ``source_layout`` says what the file was trained on where the file does not,
+    and ``dropped`` names what of the file is left out on purpose.
     """
 
     name: str
@@ -77,6 +86,7 @@ class CheckpointLayout:
     detect: Callable[[Mapping[str, torch.Tensor]], bool] | None = None
     convert: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
     source_layout: Callable[[dict[str, torch.Tensor]], SourceLayout] | None = None
+    dropped: Callable[[Mapping[str, torch.Tensor]], list[str]] | None = None
 
     def encoder_prefix(self, branch: str) -> str | None:
         where = KINDS[self.kind]["encoders"].get(branch)
@@ -140,6 +150,11 @@ LAYOUTS: tuple[CheckpointLayout, ...] = (
     CheckpointLayout(
         "spectralgpt", "a SpectralGPT(+) pretraining checkpoint (converted: terratorch_specmae.weights.converters)",
         "", "mae", detect=is_spectralgpt_state, convert=spectralgpt_state_to_ours, source_layout=spectralgpt_source_layout,
+    ),
+    CheckpointLayout(
+        "timm-vit", "a timm / MAE ViT encoder, e.g. SSL4EO-S12's (converted: terratorch_specmae.weights.converters)",
+        "", "encoder", detect=is_timm_vit_state, convert=timm_vit_state_to_ours, source_layout=timm_vit_source_layout,
+        dropped=timm_vit_dropped,
     ),
 )
 

@@ -56,6 +56,7 @@ class LoadReport:
     fresh: list[str] = field(default_factory=list)  # modules absent from the file, left as initialised
     new_bands: list[str] = field(default_factory=list)  # model bands the checkpoint lacks (initialised, not loaded)
     ignored: int = 0  # tensors of other modules (a decoder, a task head)
+    dropped: list[str] = field(default_factory=list)  # parts of a converted file left out on purpose (a class token)
 
 
 def check_load_options(new_band_init: str = "wavelength", resize_pos_embed: str = "interpolate") -> None:
@@ -133,9 +134,11 @@ def load_weights(
         sample = ", ".join(list(source.state)[:5])
         raise ValueError(
             f"The checkpoint {source.path!r} holds no weights of a SpectralViT in any known layout (looked for "
-            f"{looked_for}; or SpectralGPT's patch_embed.proj.weight + pos_embed_temporal); its first keys are: {sample}."
+            f"{looked_for}; or SpectralGPT's patch_embed.proj.weight + pos_embed_temporal; or a timm ViT's 4-D patch_embed.proj.weight + "
+            f"pos_embed + blocks.0.attn.qkv.weight); its first keys are: {sample}."
         )
     state, trained_on = source.state, source.layout
+    dropped = layout.dropped(state) if layout.dropped is not None else []
     if layout.convert is not None:
         state = layout.convert(state)
         file_says = layout.source_layout(state)
@@ -145,7 +148,7 @@ def load_weights(
             bands=resolve_bands(pretrained_bands) if pretrained_bands is not None else trained_on.bands,
             img_size=source_layout(None, pretrained_img_size).img_size if pretrained_img_size is not None else trained_on.img_size,
         )
-    report = LoadReport(source.path, layout.name, source.container)
+    report = LoadReport(source.path, layout.name, source.container, dropped=dropped)
     new_state, used, weight_layouts = {}, set(), {}
 
     def take(path: str, module: nn.Module, prefix: str, part: dict, adapted: dict) -> None:
@@ -199,6 +202,8 @@ def _log(report: LoadReport) -> None:
             f"{report.unexpected[:10]}{' …' if len(report.unexpected) > 10 else ''}",
             stacklevel=3,
         )
+    for note in report.dropped:
+        logger.info("Not carried over from %s: %s", report.source, note)
     if report.new_bands:
         warnings.warn(
             f"Checkpoint {report.source!r} has no weights for bands {band_list(report.new_bands)}: initialised "
