@@ -44,12 +44,13 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import terratorch_specmae  # noqa: E402,F401 (registers the models)
 from terratorch.registry import BACKBONE_REGISTRY, FULL_MODEL_REGISTRY  # noqa: E402
 
+import terratorch_specmae  # noqa: E402,F401 (registers the models)
 from terratorch_specmae.bands import band_info  # noqa: E402
 from terratorch_specmae.datamodules.benchmarks import minmax_per_image  # noqa: E402
 from terratorch_specmae.weights import PRETRAINED_CFGS, fetch_pretrained  # noqa: E402
+from terratorch_specmae.weights.downloads import hub_file, zenodo_file  # noqa: E402
 
 CHIPS = ROOT / "examples" / "data" / "sentinel2"
 
@@ -131,7 +132,8 @@ def measure(variant: str, tag: str) -> dict:
     start = time.perf_counter()
     weights = fetch_pretrained(cfg)  # download, checksum, conversion: the path backbone_pretrained takes
     row["fetch_seconds"] = round(time.perf_counter() - start, 1)
-    row["file"] = {"path": weights.path, **digests(Path(weights.path))}
+    original = zenodo_file(cfg.zenodo_record, cfg.filename, cfg.md5) if cfg.zenodo_record else Path(hub_file(cfg))
+    row["file"] = {"path": str(original), **digests(original)}  # the published file (not our conversion of it)
     model = registry.build(f"{variant}.{tag}", pretrained=True).eval()
     row["load_report"] = report_dict(model.load_report)
     if variant.endswith("_mae"):

@@ -27,7 +27,8 @@ sizes are fitted by name and wavelength.
 
 Keys of TerraTorch's Prithvi backbones that a stock Prithvi config carries
 (``backbone_coords_encoding: []`` …) are accepted at their neutral values and refused otherwise
-(:data:`PRITHVI_ONLY_OPTIONS`), so swapping the backbone name is enough. In a TerraTorch config these are the
+(:data:`PRITHVI_ONLY_OPTIONS`), so swapping the backbone name is enough for the model to build
+(the input scaling the weights expect is the datamodule's to match). In a TerraTorch config these are the
 ``backbone_*`` options of ``model_args`` (``backbone_ckpt_path``, ``backbone_compile`` …), or
 plain ``model_args`` of the full models. The model constructors take architecture only. Each family
 is a source of TerraTorch's multi-source registries (like its ``timm`` and ``smp`` sources),
@@ -179,8 +180,8 @@ def _prithvi_options(options: dict, variant: str) -> dict:
         neutral, why = PRITHVI_ONLY_OPTIONS[key]
         if not _is_neutral(value, neutral):
             raise ValueError(
-                f"backbone_{key}: {json.dumps(value)} is a Prithvi option that {variant} cannot honour ({why}). Remove "
-                f"it, or set it to {' or '.join(json.dumps(n) for n in neutral)}."
+                f"backbone_{key}: {json.dumps(value)} ({key} in a full model's model_args) is a Prithvi option that "
+                f"{variant} cannot honour ({why}). Remove it, or set it to {' or '.join(json.dumps(n) for n in neutral)}."
             )
     patch = rest.get("patch_size")
     if isinstance(patch, list | tuple):
@@ -209,16 +210,17 @@ def _is_true(value, name: str) -> bool:
 
 
 def catalogue_weights(variant: str, pretrained, tag: str | None, load: dict) -> PretrainedCfg | None:
-    """The catalogue entry a builder's model takes its weights (and their architecture) from: ``variant.tag``,
-    or with ``pretrained`` and no tag the variant's default; None when no catalogue weights are asked for
-    (or ``ckpt_path`` names other weights)."""
+    """The catalogue entry whose architecture a builder's model takes: ``variant.tag`` whenever a tag is
+    given (with or without ``pretrained``, with or without a ``ckpt_path`` to load instead), or with
+    ``pretrained`` and no tag the variant's default (unless ``ckpt_path`` names other weights); else None.
+
+    A tagged name is thus one architecture whatever the switches, so a run rebuilt for export or
+    deployment (``pretrained`` off, the tag kept) is the model that was trained."""
     wanted = pretrained is not None and _is_true(pretrained, "pretrained")
-    if load.get("ckpt_path"):
-        return None
     if tag is None:
-        return pretrained_cfg(variant) if wanted else None
+        return pretrained_cfg(variant) if wanted and not load.get("ckpt_path") else None
     entry = pretrained_cfg(variant, tag)
-    if pretrained is None:
+    if pretrained is None and not load.get("ckpt_path"):
         warnings.warn(
             f"{variant}.{tag} names pretrained weights but pretrained is not set: the model is built with their "
             "architecture and initialised at random (timm's rule). Set pretrained: true (backbone_pretrained: true) "
@@ -312,13 +314,19 @@ def build_mae(size: str, family: str = "s2mae", pretrained=None, pretrained_tag:
     return finish(model, variant, pretrained, load, run, entry)
 
 
-def build_ssmae(mae: bool, size: str = "base", pretrained=None, padding: str | None = None, **kwargs):
+def build_ssmae(
+    mae: bool, size: str = "base", pretrained=None, padding: str | None = None, pretrained_tag: str | None = None, **kwargs
+):
     """SS-MAE's encoders (:class:`SSMAEEncoder`) or pretraining model (:class:`SSMAE`, ``mae=True``)
-    of a named size; load options and run switches as :func:`finish` takes them."""
+    of a named size; load options, run switches and catalogue weights as :func:`build_backbone` takes them."""
     variant = variant_name("ssmae", size, mae=mae)
     load, run, kwargs = _builder_options(kwargs, variant)
+    entry = catalogue_weights(variant, pretrained, pretrained_tag, load)
+    architecture = weights_architecture(entry, kwargs)
+    architecture.pop("img_size", None)  # SS-MAE's size is its window_size
+    kwargs = {**architecture, **kwargs}
     model = (SSMAE if mae else SSMAEEncoder)(**{**SSMAE_SIZES[size], **kwargs})
-    return finish(model, variant, pretrained, load, run)
+    return finish(model, variant, pretrained, load, run, entry)
 
 
 # ---- one literal builder per registered name (the sizes and defaults are in variants.py)

@@ -102,7 +102,8 @@ def export_checkpoint(
     for key in (*LOAD_OPTIONS, *RUN_OPTIONS):  # the weights come from this checkpoint; the run's switches are not kept
         args.pop(key, None)
     args["pretrained"] = False  # the architecture only: nothing is downloaded
-    model = FULL_MODEL_REGISTRY.build(name, **args)
+    # a run that began at catalogue weights has their architecture: rebuild it under their tagged name
+    model = FULL_MODEL_REGISTRY.build(started_from.tag if started_from else name, **args)
     weights = weights_from_torch_object(ckpt, raw)  # the file is read once
     load_weights(model, weights)
     if encoder_only:

@@ -140,7 +140,7 @@ class FineTunedModel:
             meta["class_names"] = json.dumps(self.class_names)
         if self.pretrained is not None:  # where the weights began, and on what terms
             meta["pretrained_weights"] = str(self.pretrained.tag)
-            for key in ("source", "license", "terms", "citation"):
+            for key in ("source", "scaling", "license", "terms", "citation"):
                 if getattr(self.pretrained, key):
                     meta[f"pretrained_{key}"] = str(getattr(self.pretrained, key))
         return meta
@@ -238,6 +238,9 @@ def _deployment_model_args(model_args: dict) -> dict:
     kernel, activation checkpointing) stay off."""
     drop = {f"backbone_{name}" for name in (*LOAD_OPTIONS, *RUN_OPTIONS)}
     args = {k: v for k, v in model_args.items() if k not in drop}
+    started_from = entry_of_run(model_args)
+    if started_from is not None:  # began at catalogue weights: their architecture, under their tagged name
+        args["backbone"] = started_from.tag
     args["backbone_pretrained"] = False
     return args
 

@@ -96,3 +96,29 @@ def test_export_of_a_run_continued_from_catalogue_weights_carries_their_source_l
     assert (cfg.license, cfg.terms, cfg.citation) == ("cc-by-4.0", "attribution required", "Doe, J.: Demo weights. 2026")
     card = (tmp_path / "out" / "README.md").read_text()
     assert "license: cc-by-4.0" in card and "Cite: Doe, J.: Demo weights. 2026" in card and "attribution required" in card
+
+
+def test_export_of_an_untagged_run_from_catalogue_weights_rebuilds_their_architecture(tmp_path):
+    """model: <variant> (no tag) with pretrained: true trained the default entry's architecture (here a learnable
+    decoder position table); export, which downloads nothing, must rebuild that and not the variant's default."""
+    from terratorch_specmae.weights import DEFAULT_TAGS, PRETRAINED_CFGS, PretrainedCfg, register_pretrained_cfg
+
+    saved = ({v: dict(t) for v, t in PRETRAINED_CFGS.items()}, dict(DEFAULT_TAGS))
+    register_pretrained_cfg("s2mae_vit_tiny_mae", PretrainedCfg(hf_hub_id="nobody/unreachable",
+                            model_args={"decoder_pos_embed": "learnable"}), tag="demo")  # fmt: skip
+    try:
+        ckpt, model = write_run(tmp_path / "run", {**MAE_ARGS, "model": "s2mae_vit_tiny_mae.demo", "pretrained": False})
+        assert model.decoder.pos_embed.kind == "learnable"
+        raw = torch.load(ckpt, weights_only=True)
+        raw["hyper_parameters"]["model_args"] = {**MAE_ARGS, "pretrained": True}  # untagged: the default entry
+        torch.save(raw, ckpt)
+        weights_cli(["export", str(ckpt), str(tmp_path / "out")])
+    finally:
+        PRETRAINED_CFGS.clear()
+        PRETRAINED_CFGS.update(saved[0])
+        DEFAULT_TAGS.clear()
+        DEFAULT_TAGS.update(saved[1])
+    exported = SpectralMAE.from_pretrained(tmp_path / "out")
+    assert exported.decoder.pos_embed.kind == "learnable"
+    for key, value in model.state_dict().items():
+        assert torch.equal(exported.state_dict()[key], value), key

@@ -29,6 +29,19 @@ from terratorch_specmae.weights.converters import convert_spectralgpt, timm_vit_
 from terratorch_specmae.weights.published import SPECTRALGPT_RECORD, hub_location
 
 ENTRIES = sorted((variant, tag) for variant, tags in PRETRAINED_CFGS.items() for tag in tags)
+
+
+@pytest.fixture
+def registry():
+    """The catalogue as it was, after a test that registers entries."""
+    from terratorch_specmae.weights import DEFAULT_TAGS
+
+    saved, defaults = {variant: dict(tags) for variant, tags in PRETRAINED_CFGS.items()}, dict(DEFAULT_TAGS)
+    yield
+    PRETRAINED_CFGS.clear()
+    PRETRAINED_CFGS.update(saved)
+    DEFAULT_TAGS.clear()
+    DEFAULT_TAGS.update(defaults)
 SIZES = {"spectralgpt": 96, "spectralgpt_plus": 128}
 
 
@@ -158,6 +171,25 @@ def test_a_zenodo_download_cut_midway_resumes_where_it_stopped(published):
     assert zenodo.file_requests()[-1][1] == f"bytes={have}-"  # the second request asked only for the rest
 
 
+@pytest.mark.parametrize("fault", ["ignore_range", "wrong_offset"])
+def test_a_resumed_download_trusts_only_a_range_answer_that_starts_where_the_part_ends(published, fault):
+    _, zenodo = published
+    data = zenodo.records[SPECTRALGPT_RECORD]["SpectralGPT.pth"]
+    zenodo.cut_after["SpectralGPT.pth"] = len(data) // 2
+    with pytest.raises(DownloadError, match="stopped after"):
+        downloads_module.zenodo_file(SPECTRALGPT_RECORD, "SpectralGPT.pth")
+    getattr(zenodo, fault).add("SpectralGPT.pth")
+    if fault == "wrong_offset":  # bytes from elsewhere are not appended: an error, the part kept as it was
+        part = cache_dir() / "zenodo" / SPECTRALGPT_RECORD / "SpectralGPT.pth.part"
+        kept = part.read_bytes()
+        with pytest.raises(DownloadError, match=r"answered a request for bytes \d+- with 'bytes \d+-.*The part is kept"):
+            downloads_module.zenodo_file(SPECTRALGPT_RECORD, "SpectralGPT.pth")
+        assert part.read_bytes() == kept
+        getattr(zenodo, fault).clear()
+    # a server that ignores the range sends the whole file again: written from the start, not appended
+    assert downloads_module.zenodo_file(SPECTRALGPT_RECORD, "SpectralGPT.pth").read_bytes() == data
+
+
 def test_a_checksum_mismatch_is_an_error_naming_the_file_and_nothing_corrupt_is_kept(published):
     _, zenodo = published
     zenodo.wrong_md5.add("SpectralGPT+.pth")
@@ -185,6 +217,13 @@ def test_a_hub_file_altered_in_transit_is_refused_and_left_in_the_cache(publishe
         BACKBONE_REGISTRY.build("sigmae_vit_small", pretrained=True)
     blobs = list((Path(constants.HF_HUB_CACHE)).rglob("blobs/*"))
     assert blobs  # not deleted: it is in the user's Hub cache, and the message says where it is
+    hub.corrupt.clear()
+    with pytest.raises(DownloadError, match="is corrupt"):  # still refused: a cached file is checked until it passes
+        BACKBONE_REGISTRY.build("sigmae_vit_small", pretrained=True)
+    for blob in blobs:  # the user deletes it, as the message says: downloaded again, checked, used
+        blob.unlink()
+    assert BACKBONE_REGISTRY.build("sigmae_vit_small", pretrained=True).load_report.layout == "timm-vit"
+    assert len(list((cache_dir() / "verified").iterdir())) == 1
 
 
 def test_offline_mode_uses_the_cache_and_names_what_is_missing(published, monkeypatch):
@@ -219,10 +258,18 @@ def test_a_zenodo_file_is_converted_once_and_the_pickle_is_not_read_again(publis
     def no_pickle(path):
         raise AssertionError(f"a pickle was read again: {path}")
 
+    readers = (downloads_module.load_torch_file, files_module.load_torch_file)
     monkeypatch.setattr(downloads_module, "load_torch_file", no_pickle)
     monkeypatch.setattr(files_module, "load_torch_file", no_pickle)
     again = BACKBONE_REGISTRY.build("s2mae_vit_base.spectralgpt", pretrained=True)
     assert torch.equal(again.tokenizer.proj.weight, first.tokenizer.proj.weight)
+    monkeypatch.setattr(downloads_module, "load_torch_file", readers[0])
+    monkeypatch.setattr(files_module, "load_torch_file", readers[1])
+    stamp = converted.stat().st_mtime_ns
+    original = cache_dir() / "zenodo" / SPECTRALGPT_RECORD / "SpectralGPT.pth"
+    os.utime(original, ns=(original.stat().st_atime_ns, original.stat().st_mtime_ns + 10**9))  # the original changed
+    BACKBONE_REGISTRY.build("s2mae_vit_base.spectralgpt", pretrained=True)
+    assert converted.stat().st_mtime_ns != stamp  # converted again, from the file now there
 
 
 def test_nothing_already_in_the_users_caches_is_deleted(published):
@@ -239,6 +286,18 @@ def test_nothing_already_in_the_users_caches_is_deleted(published):
     BACKBONE_REGISTRY.build("s2mae_vit_base", pretrained=True)
     BACKBONE_REGISTRY.build("sigmae_vit_small", pretrained=True)
     assert all(path.read_text() == "mine" for path in mine)
+
+
+def test_a_file_that_records_other_bands_than_its_catalogue_entry_is_an_error(published, tmp_path, registry):
+    from terratorch_specmae.weights import PretrainedCfg, register_pretrained_cfg
+
+    hub, _ = published
+    BACKBONE_REGISTRY.build("s2mae_vit_tiny", bands="landsat7", img_size=32).save_pretrained(tmp_path / "folder")
+    hub.publish("me/tiny", tmp_path / "folder")
+    register_pretrained_cfg("s2mae_vit_tiny", PretrainedCfg(hf_hub_id="me/tiny", bands="sentinel2_l2a"), tag="mine")
+    with pytest.raises(DownloadError, match=r"records bands \['BLUE', .*'SWIR_2'\], but the catalogue entry "
+                       r"s2mae_vit_tiny.mine says \['B01', .*\]: fix the entry"):  # fmt: skip
+        BACKBONE_REGISTRY.build("s2mae_vit_tiny.mine", pretrained=True)
 
 
 def test_cache_dir_follows_hf_home_or_specmae_cache(tmp_path, monkeypatch):
@@ -282,6 +341,11 @@ def test_a_model_from_the_catalogue_carries_source_licence_terms_and_citation_in
     model = BACKBONE_REGISTRY.build("s2mae_vit_base.spectralgpt_plus", pretrained=True, bands=["B02", "B03", "B04", "B08"])
     model.save_pretrained(tmp_path / "org" / "finetuned")
     card = (tmp_path / "org" / "finetuned" / "README.md").read_text()
+    assert "| B08 | 832.8 | – | – |" in card  # SpectralGPT's scaling has no per-band statistics
+    hls = BACKBONE_REGISTRY.build("sigmae_vit_small", pretrained=True, bands=["BLUE", "NIR_NARROW"], img_size=64)
+    hls.save_pretrained(tmp_path / "org" / "hls")
+    card_hls = (tmp_path / "org" / "hls" / "README.md").read_text()  # the 13-band statistics, by band: BLUE ← B02
+    assert "| BLUE | 490 | 0 | 10000 |" in card_hls and "| NIR_NARROW | 865 | 0 | 10000 |" in card_hls
     for text in ("SpectralGPT (SpectralGPT+.pth, https://zenodo.org/records/8412455)", "license: other",
                  "terms are those of Zenodo record 8412455", "Cite: Hong, D.", "each image's bands min–max scaled",
                  "BigEarthNet-S2"):  # fmt: skip

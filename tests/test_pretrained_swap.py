@@ -77,7 +77,27 @@ def test_the_prithvi_tutorial_keys_are_accepted_and_a_24_block_list_on_12_blocks
     assert model.encoder.depth == 24 and model.encoder.img_size == (512, 512) and list(model.encoder.bands) == HLS
     with pytest.raises(IndexError, match=r"Index 17 is out of range for this 12-block encoder.* 0–11 or -12–-1.*\[2, 5, 8, 11\]"):
         EncoderDecoderFactory().build_model("segmentation", **{**args, "backbone": "sigmae_vit_base"})
-    with pytest.raises(ValueError, match=r"backbone_coords_encoding: \[\"time\", \"location\"\] is a Prithvi option that "
+    with pytest.raises(ValueError, match=r"backbone_coords_encoding: \[\"time\", \"location\"\] .*is a Prithvi option that "
                        r"sigmae_vit_large cannot honour .*Remove it, or set it to \[\] or null"):  # fmt: skip
         EncoderDecoderFactory().build_model("segmentation", **{**args, "backbone_coords_encoding": ["time", "location"]})
-    assert PRETRAINED_CFGS["sigmae_vit_large"]  # backbone_pretrained: true has weights to load for it
+    for key, value, neutral in (("vpt", True, "false"), ("encoder_only", False, "true"), ("vit_adapter", True, "false"),
+                                ("coords_scale_learn", True, "false"), ("vpt_n_tokens", 4, "null or 0")):  # fmt: skip
+        with pytest.raises(ValueError, match=rf"backbone_{key}: .* cannot honour .*set it to {neutral}\."):
+            EncoderDecoderFactory().build_model("segmentation", **{**args, f"backbone_{key}": value})
+    neutral = {"backbone_vpt": False, "backbone_encoder_only": True, "backbone_coords_scale_learn": False,
+               "backbone_vpt_n_tokens": None, "backbone_vpt_dropout": 0.0, "backbone_patch_size": [1, 16, 16]}  # fmt: skip
+    assert EncoderDecoderFactory().build_model("segmentation", **{**args, **neutral}).encoder.patch_size == 16
+
+
+def test_out_channels_name_the_depth_for_any_integer_index():
+    import numpy as np
+
+    from terratorch_specmae.models.encoder import BlockIndexError, OutChannels
+
+    channels = OutChannels([8] * 12, list(range(12)), 12)
+    assert channels[np.int64(11)] == 8 and channels[-12] == 8 and channels[2:4] == [8, 8]
+    with pytest.raises(BlockIndexError, match=r"Index 12 is out of range for this 12-block encoder"):
+        channels[np.int64(12)]
+    with pytest.raises(IndexError, match=r"0–1 or -2–-1, 0-based\. A list"):  # no four-block hint for 2 blocks
+        OutChannels([8, 8], [0, 1], 2)[5]
+    assert type(channels.copy()) is OutChannels and channels.copy().depth == 12

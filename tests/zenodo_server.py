@@ -3,8 +3,9 @@
 ``GET /api/records/<id>`` answers as Zenodo's REST API does: ``{"id", "files": [{"key", "size",
 "checksum": "md5:<hex>", "links": {"self": <url>}}]}``; ``GET <url>`` serves a file, honouring
 ``Range: bytes=<start>-`` with 206. Faults for tests: ``cut_after[name] = n`` sends the first
-``n`` bytes then drops the connection (once); ``wrong_md5`` publishes a wrong checksum. Every
-request is logged with its ``Range`` header.
+``n`` bytes then drops the connection (once); ``wrong_md5`` publishes a wrong checksum;
+``ignore_range`` answers a range request with the whole file (200); ``wrong_offset`` answers it
+with a 206 starting 7 bytes early. Every request is logged with its ``Range`` header.
 
     with LocalZenodo() as zenodo:
         zenodo.publish("8412455", {"SpectralGPT+.pth": data})
@@ -26,6 +27,8 @@ class LocalZenodo:
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.cut_after: dict[str, int] = {}
         self.wrong_md5: set[str] = set()
+        self.ignore_range: set[str] = set()  # answer a range request with 200 and the whole file
+        self.wrong_offset: set[str] = set()  # answer a range request with a 206 that starts elsewhere
         zenodo = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,8 +80,10 @@ class LocalZenodo:
             if data is None:
                 return self._send(request, 404, b'{"status": 404}', "application/json")
             start = 0
-            if rng := request.headers.get("Range"):
+            if (rng := request.headers.get("Range")) and name not in self.ignore_range:
                 start = int(rng.removeprefix("bytes=").split("-")[0])
+                if name in self.wrong_offset:
+                    start = max(start - 7, 1)
             body = data[start:]
             request.send_response(206 if start else 200)
             request.send_header("Content-Length", str(len(body)))

@@ -6,6 +6,7 @@ encoder of :class:`~terratorch_specmae.models.mae.SpectralMAE` (sees only visibl
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from functools import partial
 
@@ -63,8 +64,10 @@ class OutChannels(list):
         return OutChannels(self, self.blocks, self.depth)
 
     def __getitem__(self, index):
-        if isinstance(index, int) and not -len(self) <= index < len(self):
-            raise BlockIndexError(self.describe_index_error(index))
+        if not isinstance(index, slice):
+            index = operator.index(index)  # numpy integers too
+            if not -len(self) <= index < len(self):
+                raise BlockIndexError(self.describe_index_error(index))
         return super().__getitem__(index)
 
     def describe_index_error(self, index: int) -> str:
@@ -72,7 +75,7 @@ class OutChannels(list):
         if self.blocks == list(range(self.depth)):
             outputs = f"one output per block of its {self.depth} blocks"
             quarters = [self.depth * k // 4 - 1 for k in range(1, 5)]
-            hint = f"; four evenly spaced blocks, ending with the last, are {quarters}"
+            hint = f"; four evenly spaced blocks, ending with the last, are {quarters}" if self.depth >= 4 else ""
         else:
             outputs = f"{n} outputs, blocks {self.blocks} of its {self.depth} (backbone_out_indices)"
             hint = "; or leave backbone_out_indices unset, so that index i is block i"

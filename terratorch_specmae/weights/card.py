@@ -15,6 +15,7 @@ import re
 from huggingface_hub import ModelCardData
 
 from terratorch_specmae.bands import sensors_of
+from terratorch_specmae.weights.adaptation import match_band
 from terratorch_specmae.weights.catalogue import PretrainedCfg
 
 #: Hub tag of each sensor preset (``bands.SENSOR_PRESETS``) a model's bands fall within.
@@ -61,7 +62,15 @@ def card_data(model, card: PretrainedCfg) -> ModelCardData:
 def card_cfg(model) -> PretrainedCfg:
     """``model``'s :class:`PretrainedCfg` completed with its own bands, image size and masking."""
     cfg = PretrainedCfg.from_dict(model.pretrained_cfg.to_dict() if model.pretrained_cfg else {})
-    cfg.bands = list(model.bands)
+    bands = list(model.bands)
+    if cfg.bands is not None and list(cfg.bands) != bands:  # statistics of other bands (the weights' own): by name
+        for what in ("mean", "std"):
+            values = getattr(cfg, what)
+            if values is not None:
+                matched = [match_band(b, cfg.bands) for b in bands]  # by name, then by spectral key (BLUE ← B02)
+                fits = len(values) == len(cfg.bands)
+                setattr(cfg, what, [None if i is None else values[i] for i in matched] if fits else None)
+    cfg.bands = bands
     size = getattr(model, "img_size", None) or (model.window_size, model.window_size)
     cfg.img_size = list(size)
     masking, ratio = model.card_masking()
@@ -128,8 +137,10 @@ Made with [terratorch-specmae](https://github.com/terratorch-specmae/terratorch-
 def _scaling(card: PretrainedCfg, short: bool = False) -> str:
     if card.scaling == "minmax_per_image":
         return "min–max per image and band" if short else card.scaling_text
-    if card.mean and card.std:
+    if card.mean and card.std and None not in card.mean and None not in card.std:
         return "(x − mean) / std per band, below" if short else "(x − mean) / std per band, with the mean and std below"
+    if card.mean and card.std:
+        return "(x − mean) / std per band, below (– : none recorded for that band)"
     return "not recorded" if short else "not recorded (set pretrained_cfg.mean/std or scaling)"
 
 

@@ -2,8 +2,9 @@
 
 * **Hub entries** (``hf_hub_id``): ``huggingface_hub``'s ``hf_hub_download`` — its cache
   (``HF_HOME`` / ``HF_HUB_CACHE``), the pinned ``revision``, ``HF_ENDPOINT``, ``HF_TOKEN`` and
-  offline mode (``HF_HUB_OFFLINE=1``: the cache only). A file this call downloads is checked
-  against the SHA-256 the Hub published for it (its LFS ETag, which names the cached blob).
+  offline mode (``HF_HUB_OFFLINE=1``: the cache only). The file is checked against the SHA-256 the
+  Hub published for it (its LFS ETag, which names the cached blob) until it passes once (recorded
+  under ``<cache>/verified/``); a cache kept without symlinks has no blob names to check against.
 * **Zenodo entries** (``zenodo_record``): the record's metadata
   (``{endpoint}/api/records/<id>``, ``SPECMAE_ZENODO_ENDPOINT``, default https://zenodo.org)
   gives each file's size and MD5; the file is downloaded into ``<cache>/zenodo/<record>/`` under
@@ -30,9 +31,9 @@ from pathlib import Path
 
 import requests
 from filelock import FileLock
-from huggingface_hub import constants, try_to_load_from_cache
+from huggingface_hub import constants
 
-from terratorch_specmae.atomic import atomic_path
+from terratorch_specmae.atomic import atomic_path, atomic_write_text
 from terratorch_specmae.weights.adaptation import SourceLayout
 from terratorch_specmae.weights.catalogue import PretrainedCfg, pretrained_cfg
 from terratorch_specmae.weights.files import (
@@ -96,8 +97,9 @@ def zenodo_file_info(record: str, filename: str, session: requests.Session | Non
             f"that holds the file ({cache_dir() / 'zenodo' / record / filename})."
         ) from err
     files = meta.get("files") or []
-    if isinstance(files, dict):  # the newer API's {"entries": [...]}
+    if isinstance(files, dict):  # the newer API's {"entries": [...]} or {"entries": {name: {...}}}
         files = files.get("entries") or []
+        files = list(files.values()) if isinstance(files, dict) else files
     entry = next((f for f in files if isinstance(f, dict) and f.get("key", f.get("filename")) == filename), None)
     if entry is None:
         names = [f.get("key", f.get("filename")) for f in files if isinstance(f, dict)]
@@ -108,9 +110,11 @@ def zenodo_file_info(record: str, filename: str, session: requests.Session | Non
             f"Zenodo record {record} publishes no MD5 for {filename} (checksum {entry.get('checksum')!r}); refusing to "
             "download a file that cannot be checked."
         )
+    if not isinstance(entry.get("size"), int) or entry["size"] <= 0:
+        raise DownloadError(f"Zenodo record {record} publishes no size for {filename} (got {entry.get('size')!r}).")
     links = entry.get("links") or {}
     download = links.get("content") or links.get("self") or f"{zenodo_endpoint()}/records/{record}/files/{filename}?download=1"
-    return {"size": int(entry["size"]), "md5": checksum.lower(), "url": download}
+    return {"size": entry["size"], "md5": checksum.lower(), "url": download}
 
 
 def _fetch_into(part: Path, url: str, size: int, session: requests.Session, name: str) -> None:
@@ -120,12 +124,21 @@ def _fetch_into(part: Path, url: str, size: int, session: requests.Session, name
         have = 0  # longer than the file: not a prefix of it; start again (it is our own partial file)
     if have == size:
         return
-    headers = {"Range": f"bytes={have}-"} if have else {}
+    headers = {"Accept-Encoding": "identity"}  # byte offsets count the file's own bytes
+    if have:
+        headers["Range"] = f"bytes={have}-"
     try:
         with session.get(url, headers=headers, stream=True, timeout=TIMEOUT) as response:
             if response.status_code not in (200, 206):
                 raise DownloadError(f"Downloading {name} from {url} failed: HTTP {response.status_code}.")
-            mode = "ab" if response.status_code == 206 and have else "wb"  # 200: the server sent the whole file
+            # append only to a 206 that starts where the part ends; a 200 (range ignored) is the whole file
+            resumes = response.status_code == 206 and have and _range_start(response) == have
+            if response.status_code == 206 and not resumes:
+                raise DownloadError(
+                    f"Downloading {name}: the server answered a request for bytes {have}- with "
+                    f"{response.headers.get('Content-Range')!r}. The part is kept at {part}; run again."
+                )
+            mode = "ab" if resumes else "wb"
             with open(part, mode) as f:
                 f.writelines(response.iter_content(CHUNK))
     except requests.RequestException as err:
@@ -134,6 +147,15 @@ def _fetch_into(part: Path, url: str, size: int, session: requests.Session, name
             f"The download of {name} stopped after {got:,} of {size:,} bytes ({err}). The part is kept at {part}; "
             "run again to resume it."
         ) from err
+
+
+def _range_start(response) -> int | None:
+    """The first byte a 206 response carries (``Content-Range: bytes <start>-<end>/<size>``)."""
+    value = response.headers.get("Content-Range", "")
+    try:
+        return int(value.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
 
 
 def zenodo_file(record: str, filename: str, md5: str | None = None) -> Path:
@@ -184,28 +206,32 @@ def zenodo_file(record: str, filename: str, md5: str | None = None) -> Path:
 
 
 def _check_hub_blob(path: str, what: str) -> None:
-    """A freshly downloaded Hub file against the SHA-256 its blob is named after (LFS files' ETag)."""
+    """A Hub file against the SHA-256 the Hub published for it, which names its blob in the cache (LFS files'
+    ETag). A file that passed is recorded under ``<cache>/verified/`` and not hashed again; one that fails is
+    refused every time, and left where it is (it is in the user's Hub cache)."""
     blob = Path(os.path.realpath(path))
     expected = blob.name
     if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
-        return  # a small git file, named by its git hash: nothing published to check against
+        return  # a small git file (named by its git hash), or a cache without symlinks: no published hash to hand
+    marker = cache_dir() / "verified" / expected
+    if marker.is_file():
+        return
     digest = _digest(blob, "sha256")
     if digest != expected:
         raise DownloadError(
             f"The download of {what} is corrupt: the Hub published SHA-256 {expected}, the file has {digest}. It was "
             f"not used and is left where it is ({blob}); delete it, or download again with force_download, then retry."
         )
+    atomic_write_text(marker, f"{what}\n")
 
 
 def hub_file(cfg: PretrainedCfg) -> str:
-    """The local path of a Hub entry's file: ``hf_hub_download`` (cache, revision, offline mode); a file
-    downloaded by this call is checked against its published SHA-256."""
+    """The local path of a Hub entry's file: ``hf_hub_download`` (cache, revision, offline mode), checked
+    against its published SHA-256 (once; see :func:`_check_hub_blob`)."""
     if not cfg.filename:
         return hub_download(cfg.hf_hub_id, None, cfg.revision)
-    cached = try_to_load_from_cache(cfg.hf_hub_id, cfg.filename, revision=cfg.revision)
     path = hub_download(cfg.hf_hub_id, cfg.filename, cfg.revision)
-    if not isinstance(cached, str):
-        _check_hub_blob(path, f"{cfg.filename} of Hub repo {cfg.hf_hub_id} at revision {cfg.revision or 'main'}")
+    _check_hub_blob(path, f"{cfg.filename} of Hub repo {cfg.hf_hub_id} at revision {cfg.revision or 'main'}")
     return path
 
 
@@ -225,17 +251,42 @@ def _converter(name: str):
     return row
 
 
+CONVERTER_VERSION = "1"  # raise when a converter changes what it writes: cached conversions are then redone
+
+
+def _source_stamp(original: Path, row) -> dict[str, str]:
+    """What a converted file was made from: the original's size and modification time, the converter and its version."""
+    stat = original.stat()
+    return {"converted_from": original.name, "source_size": str(stat.st_size), "source_mtime_ns": str(stat.st_mtime_ns),
+            "converter": row.name, "converter_version": CONVERTER_VERSION}  # fmt: skip
+
+
+def _is_current(target: Path, stamp: dict[str, str]) -> bool:
+    from safetensors import safe_open
+
+    if not target.is_file():
+        return False
+    try:
+        with safe_open(str(target), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception:  # noqa: BLE001 (an unreadable file of ours: convert again)
+        return False
+    return all(meta.get(k) == v for k, v in stamp.items())
+
+
 def convert_once(cfg: PretrainedCfg, original: Path) -> Path:
-    """``original`` (a foreign checkpoint) converted to our key names and kept as safetensors, once."""
+    """``original`` (a foreign checkpoint) converted to our key names and kept as safetensors, once — again only
+    if the original file or the converter changed since (the file records what it was made from)."""
     from safetensors.torch import save_file
 
     target = converted_path(cfg)
-    if target.is_file():
-        return target
     row = _converter(cfg.converter)
+    stamp = _source_stamp(original, row)
+    if _is_current(target, stamp):
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
-        if target.is_file():
+        if _is_current(target, stamp):
             return target
         state = weights_from_torch_object(original, load_torch_file(original)).state
         if not row.matches(state):
@@ -244,9 +295,8 @@ def convert_once(cfg: PretrainedCfg, original: Path) -> Path:
                 f"{cfg.tag} expects it. Check the file."
             )
         converted = {k: v.detach().contiguous().clone() for k, v in row.convert(state).items()}
-        meta = {METADATA_KEY: json.dumps(cfg.to_dict()), "format": "pt", "converted_from": original.name,
-                "converter": row.name}  # fmt: skip
-        with atomic_path(target) as tmp:
+        meta = {METADATA_KEY: json.dumps(cfg.to_dict()), "format": "pt", **stamp}
+        with atomic_path(target) as tmp:  # replaces an outdated conversion of ours, whole or not at all
             save_file(converted, str(tmp), metadata=meta)
     return target
 
@@ -270,11 +320,17 @@ def fetch_pretrained(cfg: PretrainedCfg) -> WeightsFile:
             )
     else:
         raise ValueError(f"The catalogue entry {cfg.tag} names no Hub repo (hf_hub_id) and no Zenodo record.")
-    weights.metadata = {**weights.metadata, **cfg.to_dict()}
     layout = weights.layout
+    for what, recorded, listed in (("bands", layout.bands, cfg.bands), ("image size", layout.img_size, cfg.img_size)):
+        if recorded is not None and listed is not None and tuple(recorded) != tuple(listed):
+            raise DownloadError(
+                f"{weights.path} records {what} {list(recorded)}, but the catalogue entry {cfg.tag} says {list(listed)}: "
+                "fix the entry (register_pretrained_cfg) or the file."
+            )
+    weights.metadata = {**weights.metadata, **cfg.to_dict()}
     weights.layout = SourceLayout(
-        bands=tuple(cfg.bands) if cfg.bands else layout.bands,
-        img_size=tuple(cfg.img_size) if cfg.img_size else layout.img_size,
+        bands=layout.bands if layout.bands is not None else (tuple(cfg.bands) if cfg.bands else None),
+        img_size=layout.img_size if layout.img_size is not None else (tuple(cfg.img_size) if cfg.img_size else None),
     )
     return weights
 

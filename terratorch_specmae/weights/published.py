@@ -177,7 +177,7 @@ def ssl4eo_cfg(weights, method: str) -> PretrainedCfg:
         masking="random (MAE)" if ssl == "mae" else "random (FG-MAE: HOG and spectral-index targets)",
         source=f"{meta.get('dataset', 'SSL4EO-S12')} {ssl.upper()} {meta['model']} ({meta.get('repo', '')}), "
         f"through TorchGeo's {type(weights).__name__}.{weights.name}; class token dropped",
-        license="cc-by-4.0",
+        license="cc-by-4.0",  # SSL4EO-S12's README (weights CC-BY-4.0); TorchGeo's weights table lists FG-MAE's alike
         citation=SSL4EO_CITATIONS.get(ssl, meta.get("publication")),
     )
 
