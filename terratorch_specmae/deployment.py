@@ -44,6 +44,7 @@ import io
 import json
 import logging
 import math
+import zipfile
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ VERIFY_BATCH_SIZES = (1, 3)  # batch sizes the exported model is checked at (oth
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
 BATCH_AXIS = "batch"  # name of the dynamic axis in the ONNX file
 PT2_METADATA_FILE = "metadata.json"  # the extra file of a .pt2 that holds the metadata
+MAX_METADATA_BYTES = 1 << 20  # an export writes a few kB
 FAMILIES = ("s2mae", "sigmae")  # backbone families a deployment export takes (SS-MAE is pixel classification)
 METADATA_KEYS = (
     "task", "backbone", "bands", "means", "stds", "normalisation", "num_classes", "class_names",
@@ -632,10 +634,28 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         model = onnx.load(str(path), load_external_data=False)
         return {p.key: p.value for p in model.metadata_props}
     if path.suffix == FORMATS["torch-export"]:
-        extra = {PT2_METADATA_FILE: ""}
-        torch.export.load(path, extra_files=extra)
-        return json.loads(extra[PT2_METADATA_FILE]) if extra[PT2_METADATA_FILE] else {}
+        return _pt2_metadata(path)
     raise ValueError(f"Expected a .onnx or .pt2 file written by an export, got {str(path)!r}.")
+
+
+def _pt2_metadata(path: Path) -> dict[str, str]:
+    """The ``metadata.json`` extra file of a ``.pt2``, read from its zip archive as JSON. Nothing else of the file
+    is read: ``torch.export.load`` would also unpickle the archive's sample inputs, and a ``.pt2`` from someone
+    else could hold a pickle that runs code."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.count("/") == 2 and n.endswith(f"/extra/{PT2_METADATA_FILE}")]
+            if not names:
+                return {}
+            info = archive.getinfo(names[0])
+            if info.file_size > MAX_METADATA_BYTES:
+                raise ValueError(f"its {names[0]} is {info.file_size:,} bytes, more than metadata ({MAX_METADATA_BYTES:,})")
+            metadata = json.loads(archive.read(info))
+    except (zipfile.BadZipFile, OSError, ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"Could not read the metadata of {str(path)!r} (a .pt2 zip archive from torch.export.save): {err}") from err
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise ValueError(f"The metadata of {str(path)!r} is not an object of strings, as an export writes it.")
+    return metadata
 
 
 __all__ = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -324,3 +325,16 @@ def test_shards_missing_samples_are_an_error_and_leave_no_folder(shards, tmp_pat
     ):
         write_corpus_shards(source, tmp_path / "broken")
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # the half-written folder is gone
+
+
+def test_a_validation_split_written_with_other_bands_is_refused_not_read_under_the_training_names(shards, tmp_path):
+    out, _ = shards
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    index_path = copy / "val" / "index.json"
+    index = json.loads(index_path.read_text())
+    index[METADATA_KEY]["bands"] = list(reversed(index[METADATA_KEY]["bands"]))
+    index_path.write_text(json.dumps(index))
+    datamodule = StreamingCorpusDataModule(str(copy), batch_size=1)
+    with pytest.raises(ValueError, match=r"copy/val: its index.json names bands \[.*\], the training split's \[.*\]"):
+        datamodule.setup("fit")

@@ -190,6 +190,33 @@ class ShardTransform:
         return self.crop({"image": torch.from_numpy(np.asarray(item["image"], dtype=np.float32))})
 
 
+#: The LitData item formats a split may declare: ``numpy`` (LitData's NumpySerializer reads a dtype, a shape and
+#: raw bytes; no pickle). LitData also has serializers that unpickle (``pickle``, PyG graphs) or decode media
+#: files; a shard folder is data, so nothing else is read.
+SAFE_DATA_FORMATS = ("numpy",)
+
+
+def check_index(index: dict, where: str) -> None:
+    """Refuse a split whose ``index.json`` would make LitData run anything but our own plain reads.
+
+    A shard folder from someone else's bucket is data: LitData deserializes each item with the serializer
+    its ``index.json`` names, and some (``pickle``) run code from the file. Allowed: the item formats of
+    :data:`SAFE_DATA_FORMATS`, LitData's PyTree loader, no compression or zstd, no encryption."""
+    config = index.get("config") if isinstance(index, dict) else None
+    if not isinstance(config, dict):
+        raise ValueError(f"{where}/index.json has no LitData 'config' object; expected shards written by specmae-shards.")
+    formats = config.get("data_format")
+    if not isinstance(formats, list) or not formats or any(f not in SAFE_DATA_FORMATS for f in formats):
+        raise ValueError(
+            f"{where}/index.json declares item formats {formats!r}; refused before reading any item: corpus shards hold "
+            f"only {list(SAFE_DATA_FORMATS)} items, and LitData's other serializers can run code from the file "
+            "('pickle' unpickles it). Read only shards written by specmae-shards, from a source you trust."
+        )
+    for key, allowed in (("compression", SHARD_COMPRESSIONS), ("encryption", (None,)), ("item_loader", ("PyTreeLoader",))):
+        if config.get(key) not in allowed:
+            raise ValueError(f"{where}/index.json declares {key} {config.get(key)!r}; expected one of {list(allowed)}.")
+
+
 class StreamingCorpusDataModule(PretrainingCorpusDataModule):
     """Pretraining on corpus shards written by :func:`write_corpus_shards`, local or in object storage.
 
@@ -241,8 +268,23 @@ class StreamingCorpusDataModule(PretrainingCorpusDataModule):
         return f"{self.input_dir}/{split}"
 
     def open_split(self, split: str, *, shuffle: bool = False, transform=None):
-        return _litdata().StreamingDataset(self.split_dir(split), shuffle=shuffle, seed=self.seed, transform=transform,
-                                           **self.stream_options)  # fmt: skip
+        """LitData's dataset of one split, once its ``index.json`` passed :func:`check_index` (LitData fetches the
+        index when the dataset is made; no item is read before the check) and, for the validation split, names
+        the training split's bands and statistics."""
+        dataset = _litdata().StreamingDataset(self.split_dir(split), shuffle=shuffle, seed=self.seed, transform=transform,
+                                              **self.stream_options)  # fmt: skip
+        index = json.loads(Path(dataset.input_dir.path, "index.json").read_text())
+        check_index(index, self.split_dir(split))
+        expected = getattr(self, "metadata", None)
+        if expected is not None:
+            found = index.get(METADATA_KEY) or {}
+            for key in ("bands", "means", "stds"):
+                if found.get(key) != expected.get(key):
+                    raise ValueError(
+                        f"{self.split_dir(split)}: its index.json names {key} {found.get(key)}, the training split's "
+                        f"{expected.get(key)}; expected every split of one shard folder written together (specmae-shards)."
+                    )
+        return dataset
 
     def read_metadata(self) -> dict:
         """Our entry of ``train/index.json`` (LitData fetches the index into its cache for a remote ``input_dir``)."""
@@ -299,4 +341,4 @@ class StreamingCorpusDataModule(PretrainingCorpusDataModule):
         )  # fmt: skip
 
 
-__all__ = ["ShardSample", "ShardTransform", "StreamingCorpusDataModule", "write_corpus_shards"]
+__all__ = ["SAFE_DATA_FORMATS", "ShardSample", "ShardTransform", "StreamingCorpusDataModule", "check_index", "write_corpus_shards"]
