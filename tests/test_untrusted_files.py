@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 from cli_runner import run_cli
-from huggingface_hub import constants
 from hub_server import LocalHub
+from huggingface_hub import constants
 from tiny import TINY_ENCODER
 from zenodo_server import LocalZenodo
 
