@@ -398,13 +398,26 @@ class SceneWriter(BasePredictionWriter):
     ``.<name>.<pid>.<random>.tmp``) and never touches a map written before.
     ``<scene stem>_pred.png`` is drawn from a decimated read (≤ ``png_size`` px).
     ``out_dir`` defaults to ``terratorch predict``'s ``--predict_output_dir``.
+
+    The map and its picture are one unit: both are written under temporary names and created
+    together at the end. A prediction is created, never replaced: a map or picture of that name
+    already there is an error at the start, and one that appears while this run predicts (another
+    run into the same folder) is left as it is while this run fails (its own map is not kept). So
+    no folder ever holds a map of one run and a picture of another. ``overwrite: true`` replaces
+    an earlier map and picture instead.
     """
 
     NODATA = 255
 
-    def __init__(self, out_dir: str | None = None, class_names: Sequence[str] | None = None, png_size: int = 1024):
+    def __init__(
+        self,
+        out_dir: str | None = None,
+        class_names: Sequence[str] | None = None,
+        png_size: int = 1024,
+        overwrite: bool = False,
+    ):
         super().__init__(write_interval="batch")
-        self.out_dir, self.png_size = out_dir, png_size
+        self.out_dir, self.png_size, self.overwrite = out_dir, png_size, overwrite
         self.class_names = list(class_names) if class_names else None
         self.written: list[Path] = []
         self.dst = None
@@ -420,6 +433,12 @@ class SceneWriter(BasePredictionWriter):
             raise ValueError(f"SceneWriter needs SceneTilesDataModule (tiles of one scene), got {type(dm).__name__}.")
         out = Path(self.out_dir or getattr(trainer, "predict_output_dir", None) or trainer.default_root_dir)
         self.path = out / f"{dm.scene.stem}_pred.tif"
+        existing = [p for p in (self.path, self.path.with_suffix(".png")) if p.exists()]
+        if existing and not self.overwrite:
+            raise FileExistsError(
+                f"{', '.join(map(str, existing))} already there: a prediction is created, never replaced. Predict into "
+                "another --predict_output_dir, or set SceneWriter's overwrite: true to replace the map and its picture."
+            )
         self.pending = PendingFile(self.path)  # filled under a temporary name; renamed onto the map at the end
         p = dm.profile
         block = {"tiled": True, "blockxsize": 256, "blockysize": 256} if min(p["height"], p["width"]) >= 256 else {}
@@ -462,11 +481,22 @@ class SceneWriter(BasePredictionWriter):
 
         self.dst.close()
         self.dst = None
-        self.pending.commit()
-        self.pending = None
-        with rasterio.open(self.path) as src:
+        with rasterio.open(self.pending.tmp) as src:  # the picture is drawn before either file is in place
             scale = max(src.height / self.png_size, src.width / self.png_size, 1)
             shape = (max(round(src.height / scale), 1), max(round(src.width / scale), 1))
             overview = src.read(1, out_shape=shape, resampling=Resampling.nearest)
-        fig = class_map_figure(overview, self.NODATA, self.class_names)
-        self.written = [self.path, save_figure(fig, self.path.with_suffix(".png"))]
+        picture = PendingFile(self.path.with_suffix(".png"))
+        try:
+            save_figure(class_map_figure(overview, self.NODATA, self.class_names), picture.tmp, format="png")
+            self.pending.commit(exclusive=not self.overwrite)  # the map first: another run's map stops us here
+            try:
+                picture.commit(exclusive=not self.overwrite)
+            except BaseException:
+                if not self.overwrite:
+                    self.path.unlink()  # our own map, just created: never a map of ours beside another run's picture
+                raise
+        finally:
+            picture.discard()
+            self.pending.discard()
+            self.pending = None
+        self.written = [self.path, picture.path]

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from terratorch.registry import FULL_MODEL_REGISTRY
 
+from terratorch_specmae.atomic import OutputExistsError
 from terratorch_specmae.deployment import DEFAULT_ATOL, DEFAULT_RTOL, FORMATS, check_output_file, export_for_deployment
 from terratorch_specmae.models.run_switches import RUN_OPTIONS
 from terratorch_specmae.models.ssmae import SSMAE
@@ -133,7 +134,7 @@ def export_checkpoint(
         values = getattr(model.pretrained_cfg, what)
         if values is not None and len(values) != len(bands):
             raise ValueError(f"The run's {what}s have {len(values)} values for the model's {len(bands)} bands {bands}.")
-    model.save_pretrained(out)
+    model.save_pretrained(out, overwrite=overwrite)  # not told to overwrite: created, never replacing
     if push_to_hub:
         model.push_to_hub(push_to_hub)
     return model
@@ -151,7 +152,7 @@ def export_spectralgpt(
     as a ``save_pretrained`` folder. ``out`` must be new or empty unless ``overwrite``, checked before the file is read."""
     check_output_folder(out, overwrite)
     model = convert_spectralgpt(pth, mae=mae, num_heads=num_heads)
-    model.save_pretrained(out)
+    model.save_pretrained(out, overwrite=overwrite)  # not told to overwrite: created, never replacing
     if push_to_hub:
         model.push_to_hub(push_to_hub)
     return model
@@ -214,12 +215,15 @@ def main(argv: list[str] | None = None) -> None:
             out, fmt = check_output_file(args.out, args.format, args.overwrite)
         except (ValueError, FileExistsError, IsADirectoryError) as err:
             deploy.error(str(err))
-        report = export_for_deployment(
-            args.checkpoint, out, fmt, config=args.config,
-            image_size=None if size is None else (size[0] if len(size) == 1 else tuple(size)),
-            timesteps=args.timesteps, overwrite=args.overwrite, atol=args.atol, rtol=args.rtol,
-            **({"opset": args.opset} if args.opset is not None else {}),
-        )  # fmt: skip
+        try:
+            report = export_for_deployment(
+                args.checkpoint, out, fmt, config=args.config,
+                image_size=None if size is None else (size[0] if len(size) == 1 else tuple(size)),
+                timesteps=args.timesteps, overwrite=args.overwrite, atol=args.atol, rtol=args.rtol,
+                **({"opset": args.opset} if args.opset is not None else {}),
+            )  # fmt: skip
+        except OutputExistsError as err:  # another run wrote the same path meanwhile: nothing replaced
+            deploy.error(str(err))
         print(report.summary())
         return
     try:  # the output folder is checked first thing; a bad one is a usage error (exit 2, no traceback)

@@ -571,7 +571,7 @@ def export_onnx(
     proto.doc_string = (
         f"{finetuned.task} with a {finetuned.backbone} backbone, exported by terratorch-specmae from {finetuned.source}"
     )
-    with atomic_path(out) as tmp:
+    with atomic_path(out, exclusive=not overwrite) as tmp:  # not told to overwrite: created, never replacing
         onnx.save_model(proto, tmp)
         run, runtime = _onnx_runner(tmp)
         worst = verify(finetuned, run, runtime, atol, rtol)
@@ -603,7 +603,7 @@ def export_torch_program(
     runtime = f"torch.export.load (torch {torch.__version__})"
     buffer = io.BytesIO()  # through a buffer: torch.export.save wants a file name ending in .pt2, not a temporary's
     torch.export.save(program, buffer, extra_files={PT2_METADATA_FILE: json.dumps(metadata)})
-    with atomic_path(out) as tmp:
+    with atomic_path(out, exclusive=not overwrite) as tmp:  # not told to overwrite: created, never replacing
         tmp.write_bytes(buffer.getvalue())
         loaded = torch.export.load(io.BytesIO(tmp.read_bytes())).module()  # what the file holds
 

@@ -29,14 +29,14 @@ def rgb_composite(image: torch.Tensor | np.ndarray, rgb: Sequence[int]) -> np.nd
     return np.stack([stretch(image[i]) for i in rgb], axis=-1)
 
 
-def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Save ``fig`` at ``path`` (format from its suffix, PNG without one) atomically, and close it.
+def save_figure(fig: Figure, path: str | Path, format: str | None = None) -> Path:
+    """Save ``fig`` at ``path`` (``format``, else from its suffix, PNG without one) atomically, and close it.
 
     The figures drawn here are plain ``matplotlib.figure.Figure`` objects: saving renders them with
     the format's own canvas (Agg for PNG) whatever the user's backend, so a notebook's backend is
     never switched. A figure of pyplot's is closed there."""
     path = Path(path)
-    fmt = path.suffix[1:].lower() or matplotlib.rcParams["savefig.format"]  # the temporary's suffix is .tmp: name the format
+    fmt = format or path.suffix[1:].lower() or matplotlib.rcParams["savefig.format"]  # a temporary's is .tmp: name it
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight")

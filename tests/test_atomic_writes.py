@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +20,14 @@ from cli_runner import CUSTOM_MODULES, TERRATORCH, run_cli
 from rasterio.transform import from_origin
 from terratorch.tasks import SemanticSegmentationTask
 
-from terratorch_specmae.atomic import atomic_folder, atomic_path, atomic_write_bytes, atomic_write_text
+from terratorch_specmae.atomic import (
+    OutputExistsError,
+    PendingFile,
+    atomic_folder,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+)
 from terratorch_specmae.callbacks import SceneWriter
 from terratorch_specmae.cli import export_checkpoint, export_spectralgpt
 from terratorch_specmae.cli import main as weights_cli
@@ -190,6 +198,65 @@ def test_the_command_reports_output_folder_errors_as_usage_errors(run, tmp_path,
     assert (out / "notes.txt").exists() and (out / "model.safetensors").exists() and temporaries(tmp_path) == []
 
 
+# ---- exclusive outputs: two runs writing one path at once never replace each other's work
+
+
+def test_an_exclusive_file_or_folder_that_appeared_meanwhile_is_left_as_it_is(tmp_path):
+    path = tmp_path / "out.bin"
+    pending = PendingFile(path)
+    pending.tmp.write_bytes(b"ours")
+    path.write_bytes(b"theirs")  # another writer got there first
+    with pytest.raises(OutputExistsError, match=r"out.bin' appeared while this output was being written .*not written"):
+        pending.commit(exclusive=True)
+    assert path.read_bytes() == b"theirs" and temporaries(tmp_path) == []
+    with atomic_path(tmp_path / "new.bin", exclusive=True) as tmp:
+        tmp.write_bytes(b"fresh")
+    assert (tmp_path / "new.bin").read_bytes() == b"fresh"
+
+    folder = tmp_path / "folder"
+    with pytest.raises(OutputExistsError, match=r"folder' appeared while this output was being written"):
+        with atomic_folder(folder, exclusive=True) as inside:
+            (inside / "a.txt").write_text("ours")
+            folder.mkdir()
+            (folder / "a.txt").write_text("theirs")
+    assert (folder / "a.txt").read_text() == "theirs" and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    with pytest.raises(OutputExistsError, match="is not empty; expected a new or empty folder"):
+        with atomic_folder(folder, exclusive=True):
+            pass
+
+
+CONCURRENT_EXPORT = """
+import sys, time
+from terratorch_specmae.cli import main
+start = float(sys.argv[3])
+while time.time() < start:  # both processes start exporting at the same moment, after their imports
+    time.sleep(0.001)
+main(["export", sys.argv[1], sys.argv[2]])
+"""
+
+
+@pytest.mark.slow
+def test_two_exports_into_one_new_folder_at_once_one_fails_clearly_and_nothing_is_mixed(run, tmp_path):
+    ckpt, model = run
+    out = tmp_path / "weights"
+    start = time.time() + 40  # past both imports of TerraTorch (~20 s each, in parallel)
+    processes = [
+        subprocess.Popen([sys.executable, "-c", CONCURRENT_EXPORT, str(ckpt), str(out), str(start)], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]  # fmt: skip
+    results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in processes]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 2], results
+    (_, _, err), = [r for r in results if r[0] == 2]
+    assert "error:" in err and "weights" in err and ("appeared while this output was being written" in err or "is not empty" in err), err
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    loaded = SpectralMAE.from_pretrained(out)  # one run's complete, consistent folder
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    assert temporaries(tmp_path) == [] and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 # ---- SceneWriter: an interrupted prediction leaves an earlier map as it was
 
 
@@ -235,7 +302,7 @@ def test_an_interrupted_scene_prediction_keeps_the_earlier_map(seg_task, tmp_pat
     earlier = write_raster(maps / "scene_pred.tif", np.full((1, 64, 64), 7, np.uint8), nodata=255).read_bytes()
     (maps / "scene_pred.png").write_bytes(b"earlier picture")
 
-    writer = SceneWriter(out_dir=str(maps))
+    writer = SceneWriter(out_dir=str(maps), overwrite=True)
     trainer = pl.Trainer(
         accelerator="cpu", callbacks=[writer, Interrupt(after=1)], logger=False, enable_progress_bar=False
     )
@@ -245,7 +312,7 @@ def test_an_interrupted_scene_prediction_keeps_the_earlier_map(seg_task, tmp_pat
     assert (maps / "scene_pred.png").read_bytes() == b"earlier picture"
     assert sorted(p.name for p in maps.iterdir()) == ["scene_pred.png", "scene_pred.tif"]
 
-    writer = SceneWriter(out_dir=str(maps))  # a run that completes replaces both
+    writer = SceneWriter(out_dir=str(maps), overwrite=True)  # a run told to overwrite, that completes, replaces both
     trainer = pl.Trainer(accelerator="cpu", callbacks=[writer], logger=False, enable_progress_bar=False)
     trainer.predict(seg_task, datamodule=dm, return_predictions=False)
     assert writer.written == [maps / "scene_pred.tif", maps / "scene_pred.png"]
@@ -255,6 +322,53 @@ def test_an_interrupted_scene_prediction_keeps_the_earlier_map(seg_task, tmp_pat
         assert src.transform == TRANSFORM and src.nodata == 255
     assert classes.shape == (64, 64) and classes.max() < 3  # the model's classes, not the earlier 7s
     assert (maps / "scene_pred.png").read_bytes()[:4] == b"\x89PNG"
+
+
+class Meanwhile(pl.Callback):
+    """Another run's files appear in the output folder after the first batch (``names`` → bytes)."""
+
+    def __init__(self, folder: Path, names: dict[str, bytes]):
+        self.folder, self.names = folder, names
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        if batch_idx == 0:
+            for name, data in self.names.items():
+                (self.folder / name).write_bytes(data)
+
+
+def _scene_module(tmp_path):
+    scene = np.random.default_rng(0).uniform(40, 120, (4, 64, 64)).astype(np.float32)
+    return SceneTilesDataModule(str(write_raster(tmp_path / "scene.tif", scene)), crop=32, stride=32, batch_size=2,
+                                means=[80.0, 70.0, 60.0, 90.0], stds=[10.0, 12.0, 14.0, 16.0])  # fmt: skip
+
+
+def test_a_prediction_is_created_never_replaced_and_its_map_and_picture_are_one_unit(seg_task, tmp_path):
+    dm, maps = _scene_module(tmp_path), tmp_path / "maps"
+    maps.mkdir()
+    (maps / "scene_pred.png").write_bytes(b"earlier picture")  # an earlier run's: refused before predicting
+    trainer = pl.Trainer(accelerator="cpu", callbacks=[SceneWriter(out_dir=str(maps))], logger=False, enable_progress_bar=False)
+    with pytest.raises(FileExistsError, match=r"scene_pred.png already there: a prediction is created, never replaced.*"
+                       r"--predict_output_dir, or set SceneWriter's overwrite: true"):  # fmt: skip
+        trainer.predict(seg_task, datamodule=dm, return_predictions=False)
+    assert sorted(p.name for p in maps.iterdir()) == ["scene_pred.png"]
+
+    # another run's map and picture appear while this one predicts: theirs stay, ours is not written
+    for theirs in ({"scene_pred.tif": b"their map", "scene_pred.png": b"their picture"}, {"scene_pred.png": b"their picture"}):
+        for path in maps.iterdir():
+            path.unlink()
+        callbacks = [SceneWriter(out_dir=str(maps)), Meanwhile(maps, theirs)]
+        trainer = pl.Trainer(accelerator="cpu", callbacks=callbacks, logger=False, enable_progress_bar=False)
+        with pytest.raises(OutputExistsError, match=r"scene_pred\.(tif|png)' appeared while this output was being written"):
+            trainer.predict(seg_task, datamodule=dm, return_predictions=False)
+        assert {p.name: p.read_bytes() for p in maps.iterdir()} == theirs  # no map of ours beside their picture
+
+    for path in maps.iterdir():
+        path.unlink()
+    writer = SceneWriter(out_dir=str(maps))
+    pl.Trainer(accelerator="cpu", callbacks=[writer], logger=False, enable_progress_bar=False).predict(
+        seg_task, datamodule=dm, return_predictions=False
+    )
+    assert sorted(p.name for p in maps.iterdir()) == ["scene_pred.png", "scene_pred.tif"]
 
 
 # ---- a real kill
@@ -280,8 +394,12 @@ def test_terratorch_predict_killed_mid_scene_keeps_the_earlier_map(tmp_path):
     (maps / "scene_pred.png").write_bytes(b"earlier picture")
 
     log = tmp_path / "predict.log"
+    replacing = tmp_path / "predict_scene_overwrite.yaml"  # this run is told to replace the earlier map
+    config = yaml.safe_load((ROOT / "configs/predict_scene.yaml").read_text())
+    config["trainer"]["callbacks"][0]["init_args"] = {"overwrite": True}
+    replacing.write_text(yaml.safe_dump(config))
     process = subprocess.Popen(
-        [TERRATORCH, "predict", "-c", "configs/specmae_seg.yaml", "-c", "configs/predict_scene.yaml", f"--ckpt_path={ckpt}",
+        [TERRATORCH, "predict", "-c", "configs/specmae_seg.yaml", "-c", str(replacing), f"--ckpt_path={ckpt}",
          f"--data.init_args.scene={scene}", "--data.init_args.stride=8", "--data.init_args.batch_size=2",
          "--trainer.accelerator=cpu", f"--predict_output_dir={maps}", f"--trainer.default_root_dir={tmp_path / 'predict'}"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"),

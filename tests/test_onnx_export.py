@@ -283,3 +283,23 @@ def test_the_rebuilt_model_is_the_checkpoints_without_run_switches(runs, tmp_pat
         torch.testing.assert_close(finetuned.model(x), pytorch_logits(model, x), atol=0, rtol=0)
     assert finetuned.metadata()["input_shape"] == '["batch", 6, 32, 32]'
     assert deployment.load_finetuned(switched, image_size=(48, 64)).input_shape == (6, 48, 64)
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_an_export_whose_path_another_run_took_meanwhile_replaces_nothing(runs, tmp_path, monkeypatch, capsys):
+    """Two exports into one new path: the one that finishes second fails clearly and the first's file stays."""
+    ckpt, _ = runs["seg"]
+    out = tmp_path / "model.onnx"
+    real_runner = deployment._onnx_runner
+
+    def meanwhile(path):  # while this export checks its file, another run's export lands on the same path
+        out.write_bytes(b"the other run's model")
+        return real_runner(path)
+
+    monkeypatch.setattr(deployment, "_onnx_runner", meanwhile)
+    with pytest.raises(SystemExit) as exit_info:
+        weights_cli(["export-onnx", str(ckpt), str(out)])
+    assert exit_info.value.code == 2
+    assert "model.onnx' appeared while this output was being written" in capsys.readouterr().err
+    assert out.read_bytes() == b"the other run's model" and sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]

@@ -33,15 +33,16 @@ MODEL_CARD_NAME = "README.md"
 SAVED_FILES = (CONFIG_NAME, WEIGHTS_NAME, MODEL_CARD_NAME)  # all that save_pretrained writes into a folder
 
 
-def write_weights_folder(model, save_directory: Path) -> None:
-    """``config.json`` and ``model.safetensors`` into ``save_directory``, each written atomically."""
+def write_weights_folder(model, save_directory: Path, exclusive: bool = False) -> None:
+    """``config.json`` and ``model.safetensors`` into ``save_directory``, each written atomically (``exclusive``:
+    created, never replacing a file of that name)."""
     from safetensors.torch import save_file
 
     card = card_cfg(model)
     config = {**model.hub_config(), METADATA_KEY: card.to_dict()}
-    atomic_write_text(Path(save_directory) / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True))
+    atomic_write_text(Path(save_directory) / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True), exclusive=exclusive)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(Path(save_directory) / WEIGHTS_NAME) as tmp:
+    with atomic_path(Path(save_directory) / WEIGHTS_NAME, exclusive) as tmp:
         save_file(state, str(tmp), metadata={METADATA_KEY: json.dumps(card.to_dict()), "format": "pt"})
 
 
@@ -57,6 +58,7 @@ def save_pretrained(
     repo_id: str | None = None,
     push_to_hub: bool = False,
     model_card_kwargs: dict | None = None,
+    overwrite: bool = True,
     **push_to_hub_kwargs,
 ):
     """huggingface_hub's ``save_pretrained``, written so that an interruption loses nothing.
@@ -69,13 +71,17 @@ def save_pretrained(
     lines name the folder as ``<parent>/<folder>`` (``push_to_hub`` saves into
     ``<tmp>/<org>/<repo>``, so there it is the repo id). ``config`` (huggingface_hub's
     argument) is only passed on to ``push_to_hub``: ``config.json`` is always ours.
+
+    ``overwrite=False``: the folder must be new or empty, and each file is created exclusively, so
+    two runs saving into one path at once cannot mix or replace each other's files: the one that
+    comes second fails with :class:`~terratorch_specmae.atomic.OutputExistsError` and writes nothing.
     """
     path = Path(save_directory)
     card_kwargs = {"repo_id": f"{path.parent.name}/{path.name}", **(model_card_kwargs or {})}
     card = str(model_card(model, **card_kwargs))  # first: a card that cannot be written (a bad licence) writes nothing
-    with atomic_folder(path) as folder:
-        write_weights_folder(model, folder)
-        atomic_write_text(folder / MODEL_CARD_NAME, card)
+    with atomic_folder(path, exclusive=not overwrite) as folder:
+        write_weights_folder(model, folder, exclusive=not overwrite)
+        atomic_write_text(folder / MODEL_CARD_NAME, card, exclusive=not overwrite)
     if push_to_hub:
         kwargs = {**push_to_hub_kwargs, **({"config": config} if config is not None else {})}
         return model.push_to_hub(repo_id=repo_id or path.name, model_card_kwargs=model_card_kwargs, **kwargs)
