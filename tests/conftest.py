@@ -1,10 +1,25 @@
+"""The suite's shared settings.
+
+**Precision.** Importing TerraTorch sets torch's float32 matmul precision to "medium" (its Clay
+module), which runs float32 matmuls in bf16 where the CPU has the units for it (Intel AMX; not
+AMD Zen 4's AVX512-BF16), so a numerical comparison would hold on one machine kind and fail on the
+other. The suite runs float32 in true float32 ("highest") everywhere: in this process (set after
+the import below) and in every process it starts (``terratorch_FLOAT_32_PRECISION=highest``,
+which TerraTorch's command line reads after its imports; Lightning's DDP ranks inherit it). Tests
+of bf16 paths ask for bf16 explicitly (autocast, ``precision: bf16-mixed``) and say so.
+"""
+
 import os
 
-import pytest
-import tiny
-import torch
+os.environ["terratorch_FLOAT_32_PRECISION"] = "highest"  # spawned `terratorch` processes and in-process runs
 
-import terratorch_specmae  # noqa: F401  (registers the models with TerraTorch)
+import pytest  # noqa: E402
+import tiny  # noqa: E402
+import torch  # noqa: E402
+
+import terratorch_specmae  # noqa: E402,F401  (registers the models with TerraTorch)
+
+torch.set_float32_matmul_precision("highest")  # after TerraTorch's import set it to "medium"
 
 
 def pytest_configure(config):
@@ -25,8 +40,8 @@ def _seed():
 
 @pytest.fixture
 def true_fp32():
-    """Importing TerraTorch sets float32 matmul precision to "medium" (bf16 on AMX CPUs), under
-    which a batch of tiles and a single tile round differently; compare in true fp32."""
+    """True fp32 matmuls for a test, whatever an earlier test left (the suite's default already; see the
+    module docstring): under "medium" a batch of tiles and a single tile round differently."""
     before = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("highest")
     yield
