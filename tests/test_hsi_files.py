@@ -253,12 +253,19 @@ def test_wavelength_units_tags_and_the_gdal_cache(files, tmp_path):
     envi = files["envi"]
     header = envi["header"].read_text().splitlines()
     nm = [f"{w:.3f}" for w in envi["wavelengths"]]
-    for unit, values, expected in (("Nanometers", nm, envi["wavelengths"]), ("Micrometers", nm, envi["wavelengths"] * 1000)):
+    um = [f"{w / 1000:.6f}" for w in envi["wavelengths"]]
+    for unit, values, expected in (("Nanometers", nm, envi["wavelengths"]), ("Micrometers", um, envi["wavelengths"]),
+                                   ("Microns", nm, None)):  # fmt: skip
         folder = tmp_path / unit
         folder.mkdir()
         (folder / "s.img").write_bytes(envi["hsi"].read_bytes())
         text = [line for line in header if not line.startswith("wavelength")]
         (folder / "s.hdr").write_text("\n".join([*text, f"wavelength units = {unit}", "wavelength = {" + ", ".join(values) + "}"]) + "\n")
+        if expected is None:  # nanometre values labelled micrometres would be bands at ~400,000 nm: refused
+            with pytest.raises(ValueError, match=r"wavelengths must be in nm within 200–15000; .* they look like nanometres "
+                               r"read as micrometres \(× 1000\): check the header's wavelength units"):  # fmt: skip
+                open_scene(folder / "s.hdr")
+            continue
         np.testing.assert_allclose(open_scene(folder / "s.hdr").wavelengths, expected, rtol=1e-6)
     (tmp_path / "Nanometers" / "s.hdr").write_text((tmp_path / "Nanometers" / "s.hdr").read_text().replace("Nanometers", "Unknown"))
     with pytest.warns(UserWarning, match="wavelength units 'Unknown' are not nanometers or micrometers"):
@@ -315,3 +322,75 @@ def test_label_nodata_split_values_index_overlap_and_no_validation(files, tmp_pa
     pretrain = HSIPixelDataModule(str(envi["header"]), val_fraction=0.0)
     pretrain.setup("fit")
     assert "val" not in pretrain.datasets and len(pretrain.datasets["train"]) == 24 * 40
+
+
+# ---- what cannot be read correctly is refused
+
+
+def _envi_copy(envi: dict, folder, **changes) -> "Path":
+    """The example ENVI scene with some header fields changed (``bands=60``, ``byte_order=1`` …)."""
+    folder.mkdir()
+    (folder / "s.img").write_bytes(envi["hsi"].read_bytes())
+    lines = envi["header"].read_text().splitlines()
+    for key, value in changes.items():
+        field = key.replace("_", " ")
+        lines = [f"{field} = {value}" if line.split("=")[0].strip() == field else line for line in lines]
+    (folder / "s.hdr").write_text("\n".join(lines) + "\n")
+    return folder / "s.hdr"
+
+
+def test_an_envi_header_that_does_not_fit_its_data_file_is_refused(files, tmp_path):
+    envi = files["envi"]  # 48 bands × 24 lines × 40 samples of uint16: 92,160 bytes
+    more_bands = _envi_copy(envi, tmp_path / "more", bands=60)
+    with pytest.raises(ValueError, match=r"header describes 60 bands × 24 lines × 40 samples of uint16 \(\+ 0 header bytes\) "
+                       r"= 115,200 bytes, but the file holds 92,160: fewer bands or lines than the header names"):  # fmt: skip
+        open_scene(more_bands)
+    wider_type = _envi_copy(envi, tmp_path / "type", data_type=4)  # float32 instead of uint16
+    with pytest.raises(ValueError, match=r"of float32 .* = 184,320 bytes, but the file holds 92,160.*wrong 'data type'"):
+        open_scene(wider_type)
+    assert open_scene(envi["header"]).shape == (48, 24, 40)
+
+
+def test_float_data_read_with_the_wrong_byte_order_is_refused(files, tmp_path):
+    folder = tmp_path / "float"
+    folder.mkdir()
+    reflectance = np.random.default_rng(0).uniform(0.02, 0.6, (8, 24, 40)).astype("<f4")
+    reflectance.tofile(folder / "s.img")
+    header = ["ENVI", "samples = 40", "lines = 24", "bands = 8", "header offset = 0", "file type = ENVI Standard",
+              "data type = 4", "interleave = bsq", "byte order = 0"]  # fmt: skip
+    (folder / "s.hdr").write_text("\n".join(header) + "\n")
+    np.testing.assert_array_equal(open_scene(folder / "s.hdr").read(), reflectance)
+    (folder / "s.hdr").write_text("\n".join(header[:-1] + ["byte order = 1"]) + "\n")  # says big-endian: wrong
+    with pytest.raises(ValueError, match=r"s.img'?: \d+% of a sample of its values are NaN, infinite, beyond 1e\+10 .* — not "
+                       r"reflectance or radiance\. Likely a wrong 'byte order' or 'data type'"):  # fmt: skip
+        open_scene(folder / "s.hdr")
+
+
+def test_wavelengths_in_the_wrong_unit_or_repeating_a_name_are_refused(files):
+    envi = files["envi"]
+    um = (envi["wavelengths"] / 1000).tolist()  # the option given in µm: "0.4nm" names, many the same
+    module = HSIPixelDataModule(hsi_path=str(envi["hsi"]), labels_path=str(envi["labels"]), wavelengths=um, patch_size=5)
+    with pytest.raises(ValueError, match=r"\(the wavelengths option\): wavelengths must be in nm within 200–15000; .* "
+                       r"they look like micrometres given as nanometres: multiply by 1000"):  # fmt: skip
+        module.setup("fit")
+    same = [500.0] * 2 + list(envi["wavelengths"][2:])
+    module = HSIPixelDataModule(hsi_path=str(envi["hsi"]), labels_path=str(envi["labels"]), wavelengths=same, patch_size=5)
+    with pytest.raises(ValueError, match=r"1 wavelengths repeat a band name at 0.1 nm \(\['500.0nm'\]\)"):
+        module.setup("fit")
+
+
+@pytest.mark.parametrize("v73", [False, True])
+def test_a_matlab_cube_stored_bands_first_is_refused_or_read_with_axis_order(files, tmp_path, v73):
+    paths = files["h13"]
+    cube = loadmat(paths["hsi"])[next(k for k in loadmat(paths["hsi"]) if not k.startswith("__"))]  # H × W × C
+    wavelengths = np.linspace(380, 1050, cube.shape[2]).tolist()
+    band_first = write_mat(tmp_path / f"band_first_{v73}.mat", {"HSI": np.ascontiguousarray(cube.transpose(2, 0, 1))}, v73=v73)
+    module = HSIPixelDataModule(hsi_path=str(band_first), labels_path=str(paths["train"]), wavelengths=wavelengths, patch_size=5)
+    with pytest.raises(ValueError, match=rf"{cube.shape[2]} wavelengths given for the {cube.shape[1]} bands .*read as "
+                       rf"{cube.shape[1]} bands × {cube.shape[2]} rows.* it looks stored with another axis order \(set "
+                       r"axis_order: CHW\)"):  # fmt: skip
+        module.setup("fit")
+    read = open_scene(band_first, axis_order="CHW").read()
+    np.testing.assert_array_equal(read, cube.transpose(2, 0, 1).astype(np.float32))
+    rows = open_scene(band_first, axis_order="CHW").read(slice(3, 9), slice(2, 7))
+    np.testing.assert_array_equal(rows, cube[3:9, 2:7].transpose(2, 0, 1).astype(np.float32))

@@ -15,7 +15,13 @@ wavelengths and georeference where the file has them.
 A ``.mat`` file's variable is named after the path, ``"data_DSM_HR.mat:DSM"``, or is the file's
 only array. MATLAB arrays are ``H × W`` or ``H × W × C`` (rows, columns, bands), as every HSI
 benchmark distributes them (SS-MAE's ``berlin_hsi.mat``, Hong et al.'s ``data_HS_LR.mat``, the
-``HSI.mat`` / ``TRLabel.mat`` layout). :func:`read_pixel_index` reads SS-MAE-style split files:
+``HSI.mat`` / ``TRLabel.mat`` layout); a cube stored bands first is read with ``axis_order="CHW"``.
+
+What cannot be read correctly is refused rather than read wrong: an ENVI data file whose size is
+not what its header's bands × lines × samples × data type (+ header offset) make (a header naming
+more bands than the file holds, or the wrong data type), float data whose values are mostly
+non-finite or beyond 1e10 (a wrong ``byte order``), and wavelengths outside 200–15,000 nm or
+repeating a band name (a unit mistake, named) — :func:`check_wavelengths`. :func:`read_pixel_index` reads SS-MAE-style split files:
 ``N × 2`` arrays of 0-based ``(row, column)`` pixel coordinates.
 """
 
@@ -35,6 +41,35 @@ ENVI_DATA_SUFFIXES = (".img", ".dat", ".raw", ".bsq", ".bil", ".bip", ".sli")
 _MAT_KEY = re.compile(r"^(?P<path>.+\.mat):(?P<key>[A-Za-z]\w*)$", re.IGNORECASE)
 _MICROMETRES = {"micrometers", "micrometer", "micrometre", "micrometres", "microns", "micron", "um", "µm"}
 _NANOMETRES = {"nanometers", "nanometer", "nanometre", "nanometres", "nm"}
+WAVELENGTH_RANGE_NM = (200.0, 15_000.0)  # UV to thermal infrared: any optical band of an EO sensor
+AXIS_ORDERS = ("HWC", "CHW")
+GARBLED_LIMIT = 1e10  # float reflectance / radiance never comes near this; a wrong byte order often does
+
+
+def check_wavelengths(values, where: str, name=lambda nm: f"{round(float(nm), 1)}nm") -> None:
+    """Wavelengths in nm must lie in 200–15,000 nm and give distinct band names; the error names the likely
+    unit mistake (nm read as µm, or µm given as nm)."""
+    values = [float(v) for v in values]
+    low, high = WAVELENGTH_RANGE_NM
+    outside = [v for v in values if not low <= v <= high]
+    if outside:
+        if all(low * 1000 <= v <= high * 1000 for v in values):
+            hint = "they look like nanometres read as micrometres (× 1000): check the header's wavelength units"
+        elif all(low / 1000 <= v <= high / 1000 for v in values):
+            hint = "they look like micrometres given as nanometres: multiply by 1000"
+        else:
+            hint = "check the values and their unit"
+        raise ValueError(
+            f"{where}: wavelengths must be in nm within {low:g}–{high:g}; got {outside[:3]}{' …' if len(outside) > 3 else ''} "
+            f"({len(outside)} of {len(values)} outside); {hint}."
+        )
+    names = [name(v) for v in values]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(
+            f"{where}: {len(values) - len(set(names))} wavelengths repeat a band name at 0.1 nm ({repeated[:5]}); "
+            "expected one distinct centre wavelength per band (a unit mistake makes them collapse)."
+        )
 
 
 def split_mat_key(path: str | Path) -> tuple[Path, str | None]:
@@ -112,6 +147,41 @@ class RasterScene(Scene):
         descriptions = tuple(src.descriptions)
         self.band_names = descriptions if all(descriptions) else None
         self.wavelengths = raster_wavelengths(src)
+        if src.driver == "ENVI":
+            self._check_envi_size(src)
+        if np.dtype(src.dtypes[0]).kind == "f":
+            self._check_plausible()
+
+    def _check_envi_size(self, src) -> None:
+        """The data file must hold exactly what the header describes (GDAL reads zeros past its end)."""
+        offset = int(float(src.tags(ns="ENVI").get("header_offset", 0) or 0))
+        itemsize = np.dtype(src.dtypes[0]).itemsize
+        expected = offset + src.count * src.height * src.width * itemsize
+        actual = self.path.stat().st_size
+        if actual != expected:
+            raise ValueError(
+                f"ENVI file {str(self.path)!r}: its header describes {src.count} bands × {src.height} lines × "
+                f"{src.width} samples of {src.dtypes[0]} (+ {offset} header bytes) = {expected:,} bytes, but the file "
+                f"holds {actual:,}: {'fewer bands or lines than the header names' if actual < expected else 'more data than the header names'}, "
+                "or a wrong 'data type'. Fix the header's bands / lines / samples / data type."
+            )
+
+    def _check_plausible(self) -> None:
+        """Float data that are mostly non-finite or huge were read with a wrong byte order or data type."""
+        sample = self.read(slice(0, min(self.height, 64)), slice(0, min(self.width, 64)))[: min(self.shape[0], 8)]
+        if self.nodata is not None:
+            sample = sample[~np.isnan(sample)]
+        if sample.size == 0:
+            return
+        with np.errstate(invalid="ignore", over="ignore"):
+            magnitude = np.abs(sample)
+            garbled = ~np.isfinite(sample) | (magnitude > GARBLED_LIMIT) | ((magnitude > 0) & (magnitude < 1 / GARBLED_LIMIT**2))
+        if garbled.mean() > 0.01:
+            raise ValueError(
+                f"{str(self.path)!r}: {garbled.mean():.0%} of a sample of its values are NaN, infinite, beyond "
+                f"{GARBLED_LIMIT:g} or below {1 / GARBLED_LIMIT**2:g} in size — not reflectance or radiance. Likely a wrong 'byte order' or 'data type' in its "
+                "header (ENVI) or metadata."
+            )
 
     def _open(self):
         import rasterio
@@ -165,7 +235,10 @@ def raster_wavelengths(src) -> tuple[float, ...] | None:
                 stacklevel=3,
             )
             return None
-        return _micrometres_or_nanometres(values, envi.get("wavelength_units"), Path(src.name))
+        nm = _micrometres_or_nanometres(values, envi.get("wavelength_units"), Path(src.name))
+        if nm is not None:
+            check_wavelengths(nm, f"{src.name!r} (its header's wavelengths, units {envi.get('wavelength_units')!r})")
+        return nm
     per_band = []
     for band in range(1, src.count + 1):
         tags, imagery = src.tags(band), src.tags(band, ns="IMAGERY")
@@ -178,16 +251,20 @@ def raster_wavelengths(src) -> tuple[float, ...] | None:
             per_band.append(value[0])
         else:
             return None
+    check_wavelengths(per_band, f"{src.name!r} (its bands' wavelength tags)")
     return tuple(per_band)
 
 
 class MatScene(Scene):
     """One variable of a MATLAB file (``H × W`` or ``H × W × C``), v5/v7 or v7.3."""
 
-    def __init__(self, path: Path, key: str | None) -> None:
+    def __init__(self, path: Path, key: str | None, axis_order: str = "HWC") -> None:
         import h5py
 
+        if axis_order not in AXIS_ORDERS:
+            raise ValueError(f"axis_order must be one of {AXIS_ORDERS}, got {axis_order!r}.")
         self.path, self._file, self._array, self._pid = path, None, None, None
+        self.axis_order = axis_order
         self.v73 = h5py.is_hdf5(path)
         variables = mat_variables(path)
         if key is None:
@@ -204,8 +281,11 @@ class MatScene(Scene):
             raise ValueError(
                 f"{str(path)!r}:{key} has shape {shape}; expected H × W or H × W × C (rows, columns, bands)."
             )
-        height, width = shape[:2]
-        self.shape = (shape[2] if len(shape) == 3 else 1, height, width)
+        if len(shape) == 3 and axis_order == "CHW":
+            self.shape = tuple(shape)
+        else:
+            height, width = shape[:2]
+            self.shape = (shape[2] if len(shape) == 3 else 1, height, width)
         self.windowed = self.v73
 
     def read(self, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
@@ -216,6 +296,8 @@ class MatScene(Scene):
             if self._file is None or self._pid != os.getpid():  # a forked DataLoader worker opens its own handle
                 self._file, self._pid = h5py.File(self.path, "r"), os.getpid()
             data = self._file[self.key]
+            if data.ndim == 3 and self.axis_order == "CHW":  # MATLAB C × H × W: h5py sees [W, H, C]
+                return np.asarray(data[c0:c1, r0:r1, :], dtype=np.float32).transpose(2, 1, 0)
             window = data[c0:c1, r0:r1] if data.ndim == 2 else data[:, c0:c1, r0:r1]  # [(C,) W, H]
             window = np.asarray(window, dtype=np.float32)
             return window.T[None] if window.ndim == 2 else window.transpose(0, 2, 1)
@@ -223,7 +305,9 @@ class MatScene(Scene):
             from scipy.io import loadmat
 
             array = loadmat(self.path, variable_names=[self.key])[self.key]
-            self._array = array[:, :, None] if array.ndim == 2 else array  # H × W × C, as in the file
+            if array.ndim == 3 and self.axis_order == "CHW":
+                array = array.transpose(1, 2, 0)
+            self._array = array[:, :, None] if array.ndim == 2 else array  # H × W × C
         return np.ascontiguousarray(self._array[r0:r1, c0:c1].transpose(2, 0, 1), dtype=np.float32)
 
     def close(self) -> None:
@@ -233,13 +317,14 @@ class MatScene(Scene):
 
 
 
-def open_scene(path: str | Path) -> Scene:
-    """A :class:`Scene` over ``path`` (``"file.mat:name"`` picks a MATLAB variable)."""
+def open_scene(path: str | Path, axis_order: str = "HWC") -> Scene:
+    """A :class:`Scene` over ``path`` (``"file.mat:name"`` picks a MATLAB variable; ``axis_order`` ``"CHW"``
+    reads a MATLAB cube stored bands first)."""
     path, key = split_mat_key(path)
     if not path.is_file():
         raise ValueError(f"Raster not found: expected a raster or .mat file at {str(path)!r}.")
     if path.suffix.lower() == MAT_SUFFIX:
-        return MatScene(path, key)
+        return MatScene(path, key, axis_order)
     if path.suffix.lower() == ".hdr":  # GDAL opens an ENVI file by its data file, beside the header
         return RasterScene(envi_data_file(path))
     return RasterScene(path)

@@ -16,7 +16,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from terratorch_specmae.datamodules.hsi_files import (
     MAT_SUFFIX,
+    MatScene,
     Scene,
+    check_wavelengths,
     mat_keys,
     open_scene,
     read_class_raster,
@@ -155,6 +157,9 @@ class HSIPixelDataModule(pl.LightningDataModule):
         lazy: read each patch from the files when it is drawn (and the statistics in blocks of rows)
             instead of holding the scene in memory; for scenes larger than memory. A MATLAB v5 file is
             still read whole (the format has no windowed access): save it as v7.3, ENVI or GeoTIFF.
+        axis_order: how a MATLAB HSI cube is stored: ``"HWC"`` (rows, columns, bands: every HSI
+            benchmark's files) or ``"CHW"`` (bands first). A cube whose stated wavelengths match another
+            axis than its bands is refused, naming this option.
 
     Every raster must share the HSI's size (and georeference, where both have one); NaN or nodata
     pixels are an error. ``predict`` yields every pixel of the scene in row-major order (see
@@ -180,6 +185,7 @@ class HSIPixelDataModule(pl.LightningDataModule):
         max_pretrain_pixels: int | None = None,
         lazy: bool = False,
         seed: int = 0,
+        axis_order: str = "HWC",
     ) -> None:
         super().__init__()
         check_patch_size(patch_size)
@@ -198,21 +204,30 @@ class HSIPixelDataModule(pl.LightningDataModule):
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
         self.means, self.stds = means, stds
         self.max_pretrain_pixels, self.lazy = max_pretrain_pixels, lazy
+        self.axis_order = axis_order
         self.datasets: dict[str, PixelPatches] = {}
 
     def open_sources(self) -> list[Scene]:
         """The HSI and auxiliary scenes, checked to share a grid; sets ``band_names``, ``wavelengths``,
         ``shape`` and ``profile``."""
-        hsi = open_scene(self.hsi_path)
+        hsi = open_scene(self.hsi_path, self.axis_order)
         scenes = [hsi] + [open_scene(path) for path in self.aux_paths]
         for path, scene in zip(self.aux_paths, scenes[1:], strict=True):
             self._check_same_grid(path, scene, hsi)
         wavelengths = self.user_wavelengths if self.user_wavelengths is not None else hsi.wavelengths
         if wavelengths is not None and len(wavelengths) != hsi.shape[0]:
+            other = [axis for axis, n in (("rows", hsi.shape[1]), ("columns", hsi.shape[2])) if n == len(wavelengths)]
+            hint = (
+                f" The array has {len(wavelengths)} {other[0]}: it looks stored with another axis order (set "
+                f"axis_order: {'HWC' if self.axis_order == 'CHW' else 'CHW'})." if other and isinstance(hsi, MatScene) else ""
+            )
             raise ValueError(
-                f"{len(wavelengths)} wavelengths given for the {hsi.shape[0]} bands of {self.hsi_path!r}; expected one per band."
+                f"{len(wavelengths)} wavelengths given for the {hsi.shape[0]} bands of {self.hsi_path!r} (read as "
+                f"{hsi.shape[0]} bands × {hsi.shape[1]} rows × {hsi.shape[2]} columns); expected one per band.{hint}"
             )
         if wavelengths is not None:
+            check_wavelengths(wavelengths, f"{self.hsi_path!r}" + (" (the wavelengths option)" if self.user_wavelengths else ""),
+                              wavelength_name)  # fmt: skip
             names = [wavelength_name(w) for w in wavelengths]
         elif hsi.band_names:
             names = list(hsi.band_names)
