@@ -14,8 +14,11 @@ import yaml
 
 
 def run_config_path(ckpt: str | Path, config: str | Path | None = None) -> Path:
-    """``config`` if given, else the ``config.yaml`` of the run that wrote ``ckpt`` (``<log dir>/config.yaml``)."""
-    return Path(config) if config else Path(ckpt).parent.parent / "config.yaml"
+    """``config`` if given, else the ``config.yaml`` of the run that wrote ``ckpt`` (``<log dir>/config.yaml``).
+
+    A checkpoint reached through a symbolic link (``best.ckpt -> runs/…/checkpoints/epoch=9.ckpt``) is
+    the run's own file: its run's config is found from where the file really is, not from beside the link."""
+    return Path(config) if config else Path(ckpt).resolve().parent.parent / "config.yaml"
 
 
 def read_run_config(ckpt: str | Path, config: str | Path | None = None, required: bool = False) -> dict:

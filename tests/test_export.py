@@ -122,3 +122,15 @@ def test_export_of_an_untagged_run_from_catalogue_weights_rebuilds_their_archite
     assert exported.decoder.pos_embed.kind == "learnable"
     for key, value in model.state_dict().items():
         assert torch.equal(exported.state_dict()[key], value), key
+
+
+def test_a_symlinked_checkpoint_takes_its_own_runs_statistics_not_those_beside_the_link(tmp_path):
+    ckpt, _ = write_run(tmp_path / "run", MAE_ARGS)
+    decoy = tmp_path / "shortcuts"
+    (decoy / "checkpoints").mkdir(parents=True)
+    (decoy / "config.yaml").write_text(yaml.safe_dump({"data": {"init_args": {"means": [0.0] * 6, "stds": [1.0] * 6}}}))
+    link = decoy / "checkpoints" / "best.ckpt"
+    link.symlink_to(ckpt)
+    weights_cli(["export", str(link), str(tmp_path / "out")])
+    exported = SpectralMAE.from_pretrained(tmp_path / "out")
+    assert exported.pretrained_cfg.mean == MEANS and exported.pretrained_cfg.std == STDS
