@@ -13,11 +13,11 @@ import os
 
 os.environ["terratorch_FLOAT_32_PRECISION"] = "highest"  # spawned `terratorch` processes and in-process runs
 
-import pytest  # noqa: E402
-import tiny  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import tiny
+import torch
 
-import terratorch_specmae  # noqa: E402,F401  (registers the models with TerraTorch)
+import terratorch_specmae  # noqa: F401  (registers the models with TerraTorch)
 
 torch.set_float32_matmul_precision("highest")  # after TerraTorch's import set it to "medium"
 
@@ -46,6 +46,19 @@ def true_fp32():
     torch.set_float32_matmul_precision("highest")
     yield
     torch.set_float32_matmul_precision(before)
+
+
+@pytest.fixture
+def catalogue_restored():
+    """The pretrained-weights catalogue put back as it was after a test that registers entries."""
+    from terratorch_specmae.weights import DEFAULT_TAGS, PRETRAINED_CFGS
+
+    saved, defaults = {variant: dict(tags) for variant, tags in PRETRAINED_CFGS.items()}, dict(DEFAULT_TAGS)
+    yield
+    PRETRAINED_CFGS.clear()
+    PRETRAINED_CFGS.update(saved)
+    DEFAULT_TAGS.clear()
+    DEFAULT_TAGS.update(defaults)
 
 
 @pytest.fixture

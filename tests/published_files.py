@@ -37,17 +37,20 @@ def shared_views(shapes: dict[str, tuple[int, ...]], seed: int = 0, scale: float
     return out
 
 
-def spectralgpt_shapes(side: int, width: int = 768, depth: int = 12, t: int = 3, p: int = 8, groups: int = 4):
-    d, dd = width, SPECTRALGPT_DECODER["width"]
+def spectralgpt_shapes(side: int, width: int = 768, depth: int = 12, t: int = 3, p: int = 8, groups: int = 4,
+                       decoder_width: int = SPECTRALGPT_DECODER["width"], decoder_depth: int = SPECTRALGPT_DECODER["depth"],
+                       mlp: int = 4) -> dict[str, tuple[int, ...]]:  # fmt: skip
+    """SpectralGPT's pretraining state: its key names and their shapes (defaults: ViT-B, a 512-wide 4-block decoder)."""
+    d, dd = width, decoder_width
     shapes = {
         "patch_embed.proj.weight": (d, 1, t, p, p), "patch_embed.proj.bias": (d,),
         "pos_embed_spatial": (1, side * side, d), "pos_embed_temporal": (1, groups, d),
     }  # fmt: skip
-    for prefix, n, w in (("blocks", depth, d), ("decoder_blocks", SPECTRALGPT_DECODER["depth"], dd)):
+    for prefix, n, w in (("blocks", depth, d), ("decoder_blocks", decoder_depth, dd)):
         for i in range(n):
             b = f"{prefix}.{i}."
             for name, shape in (("norm1", (w,)), ("attn.q", (w, w)), ("attn.k", (w, w)), ("attn.v", (w, w)),
-                                ("attn.proj", (w, w)), ("norm2", (w,)), ("mlp.fc1", (4 * w, w)), ("mlp.fc2", (w, 4 * w))):  # fmt: skip
+                                ("attn.proj", (w, w)), ("norm2", (w,)), ("mlp.fc1", (mlp * w, w)), ("mlp.fc2", (w, mlp * w))):  # fmt: skip
                 shapes[b + name + ".weight"] = shape
                 shapes[b + name + ".bias"] = (shape[0],)
     shapes.update({

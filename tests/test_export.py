@@ -69,26 +69,21 @@ def test_export_of_an_ssmae_run_and_bad_inputs(tmp_path):
         weights_cli(["export", str(finetune), str(tmp_path / "x")])
 
 
-def test_export_of_a_run_continued_from_catalogue_weights_carries_their_source_licence_and_citation(tmp_path):
+def test_export_of_a_run_continued_from_catalogue_weights_carries_their_source_licence_and_citation(
+    tmp_path, catalogue_restored
+):
     """A pretraining run that began at catalogue weights (model: <variant>.<tag>, pretrained: true): export
     rebuilds the architecture without downloading anything, and the card says where the weights began."""
-    from terratorch_specmae.weights import DEFAULT_TAGS, PRETRAINED_CFGS, PretrainedCfg, register_pretrained_cfg
+    from terratorch_specmae.weights import PretrainedCfg, register_pretrained_cfg
 
-    saved = ({v: dict(t) for v, t in PRETRAINED_CFGS.items()}, dict(DEFAULT_TAGS))
     register_pretrained_cfg("s2mae_vit_tiny_mae", PretrainedCfg(
         hf_hub_id="nobody/unreachable", source="Demo weights (a test)", license="cc-by-4.0",
         terms="attribution required", citation="Doe, J.: Demo weights. 2026"), tag="demo")  # fmt: skip
-    try:
-        ckpt, model = write_run(tmp_path / "run", MAE_ARGS)
-        raw = torch.load(ckpt, weights_only=True)
-        raw["hyper_parameters"]["model_args"] = {**MAE_ARGS, "model": "s2mae_vit_tiny_mae.demo", "pretrained": True}
-        torch.save(raw, ckpt)
-        weights_cli(["export", str(ckpt), str(tmp_path / "out"), "--encoder-only"])
-    finally:
-        PRETRAINED_CFGS.clear()
-        PRETRAINED_CFGS.update(saved[0])
-        DEFAULT_TAGS.clear()
-        DEFAULT_TAGS.update(saved[1])
+    ckpt, model = write_run(tmp_path / "run", MAE_ARGS)
+    raw = torch.load(ckpt, weights_only=True)
+    raw["hyper_parameters"]["model_args"] = {**MAE_ARGS, "model": "s2mae_vit_tiny_mae.demo", "pretrained": True}
+    torch.save(raw, ckpt)
+    weights_cli(["export", str(ckpt), str(tmp_path / "out"), "--encoder-only"])
     encoder = SpectralViT.from_pretrained(tmp_path / "out")
     assert torch.equal(encoder.tokenizer.proj.weight, model.encoder.tokenizer.proj.weight)
     cfg = encoder.pretrained_cfg
@@ -98,26 +93,19 @@ def test_export_of_a_run_continued_from_catalogue_weights_carries_their_source_l
     assert "license: cc-by-4.0" in card and "Cite: Doe, J.: Demo weights. 2026" in card and "attribution required" in card
 
 
-def test_export_of_an_untagged_run_from_catalogue_weights_rebuilds_their_architecture(tmp_path):
+def test_export_of_an_untagged_run_from_catalogue_weights_rebuilds_their_architecture(tmp_path, catalogue_restored):
     """model: <variant> (no tag) with pretrained: true trained the default entry's architecture (here a learnable
     decoder position table); export, which downloads nothing, must rebuild that and not the variant's default."""
-    from terratorch_specmae.weights import DEFAULT_TAGS, PRETRAINED_CFGS, PretrainedCfg, register_pretrained_cfg
+    from terratorch_specmae.weights import PretrainedCfg, register_pretrained_cfg
 
-    saved = ({v: dict(t) for v, t in PRETRAINED_CFGS.items()}, dict(DEFAULT_TAGS))
     register_pretrained_cfg("s2mae_vit_tiny_mae", PretrainedCfg(hf_hub_id="nobody/unreachable",
                             model_args={"decoder_pos_embed": "learnable"}), tag="demo")  # fmt: skip
-    try:
-        ckpt, model = write_run(tmp_path / "run", {**MAE_ARGS, "model": "s2mae_vit_tiny_mae.demo", "pretrained": False})
-        assert model.decoder.pos_embed.kind == "learnable"
-        raw = torch.load(ckpt, weights_only=True)
-        raw["hyper_parameters"]["model_args"] = {**MAE_ARGS, "pretrained": True}  # untagged: the default entry
-        torch.save(raw, ckpt)
-        weights_cli(["export", str(ckpt), str(tmp_path / "out")])
-    finally:
-        PRETRAINED_CFGS.clear()
-        PRETRAINED_CFGS.update(saved[0])
-        DEFAULT_TAGS.clear()
-        DEFAULT_TAGS.update(saved[1])
+    ckpt, model = write_run(tmp_path / "run", {**MAE_ARGS, "model": "s2mae_vit_tiny_mae.demo", "pretrained": False})
+    assert model.decoder.pos_embed.kind == "learnable"
+    raw = torch.load(ckpt, weights_only=True)
+    raw["hyper_parameters"]["model_args"] = {**MAE_ARGS, "pretrained": True}  # untagged: the default entry
+    torch.save(raw, ckpt)
+    weights_cli(["export", str(ckpt), str(tmp_path / "out")])
     exported = SpectralMAE.from_pretrained(tmp_path / "out")
     assert exported.decoder.pos_embed.kind == "learnable"
     for key, value in model.state_dict().items():

@@ -10,7 +10,7 @@ from huggingface_hub import constants
 from terratorch.registry import BACKBONE_REGISTRY
 
 from terratorch_specmae.backbones import build_backbone, build_mae
-from terratorch_specmae.weights import DEFAULT_TAGS, PRETRAINED_CFGS, PretrainedCfg, register_pretrained_cfg
+from terratorch_specmae.weights import PretrainedCfg, register_pretrained_cfg
 from terratorch_specmae.models import SpectralMAE, SpectralViT
 from terratorch_specmae.models.ssmae import SSMAE, SSMAEEncoder
 
@@ -34,16 +34,6 @@ def hub(tmp_path, monkeypatch):
         monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         yield server
-
-
-@pytest.fixture
-def registry_entry():
-    saved, defaults = {variant: dict(tags) for variant, tags in PRETRAINED_CFGS.items()}, dict(DEFAULT_TAGS)
-    yield
-    PRETRAINED_CFGS.clear()
-    PRETRAINED_CFGS.update(saved)
-    DEFAULT_TAGS.clear()
-    DEFAULT_TAGS.update(defaults)
 
 
 @pytest.mark.parametrize("kind", ["encoder", "mae", "ssmae", "ssmae_encoder"])
@@ -149,7 +139,7 @@ def test_an_encoder_loads_from_a_published_mae_with_other_bands(tmp_path):
     assert torch.equal(encoder.blocks[3].norm1.weight, mae.encoder.blocks[3].norm1.weight)
 
 
-def test_pretrained_true_downloads_through_the_hub_then_uses_the_cache(tmp_path, hub, registry_entry):
+def test_pretrained_true_downloads_through_the_hub_then_uses_the_cache(tmp_path, hub, catalogue_restored):
     source = randomised(build_backbone("tiny", "s2mae", bands=L7, img_size=32))
     source.save_pretrained(tmp_path / "v1")
     hub.publish("specmae/s2mae-tiny-l7", tmp_path / "v1", revision="v1")
@@ -188,7 +178,7 @@ def test_offline_mode_reads_the_cache_and_says_what_is_missing(tmp_path, hub, mo
         BACKBONE_REGISTRY.build("s2mae_vit_tiny", bands=L7, img_size=32, ckpt_path="hf://specmae/enc@v9")
 
 
-def test_hub_errors_are_clear(hub, registry_entry):
+def test_hub_errors_are_clear(hub, catalogue_restored):
     hub.publish("specmae/enc", {"notes.txt": b"no weights here"})
     build = lambda ckpt: BACKBONE_REGISTRY.build("s2mae_vit_tiny", bands=L7, img_size=32, ckpt_path=ckpt)  # noqa: E731
     with pytest.raises(ValueError, match="model.safetensors of Hub repo 'specmae/enc' at revision main"):

@@ -30,18 +30,6 @@ from terratorch_specmae.weights.published import SPECTRALGPT_RECORD, hub_locatio
 
 ENTRIES = sorted((variant, tag) for variant, tags in PRETRAINED_CFGS.items() for tag in tags)
 
-
-@pytest.fixture
-def registry():
-    """The catalogue as it was, after a test that registers entries."""
-    from terratorch_specmae.weights import DEFAULT_TAGS
-
-    saved, defaults = {variant: dict(tags) for variant, tags in PRETRAINED_CFGS.items()}, dict(DEFAULT_TAGS)
-    yield
-    PRETRAINED_CFGS.clear()
-    PRETRAINED_CFGS.update(saved)
-    DEFAULT_TAGS.clear()
-    DEFAULT_TAGS.update(defaults)
 SIZES = {"spectralgpt": 96, "spectralgpt_plus": 128}
 
 
@@ -288,7 +276,7 @@ def test_nothing_already_in_the_users_caches_is_deleted(published):
     assert all(path.read_text() == "mine" for path in mine)
 
 
-def test_a_file_that_records_other_bands_than_its_catalogue_entry_is_an_error(published, tmp_path, registry):
+def test_a_file_that_records_other_bands_than_its_catalogue_entry_is_an_error(published, tmp_path, catalogue_restored):
     from terratorch_specmae.weights import PretrainedCfg, register_pretrained_cfg
 
     hub, _ = published

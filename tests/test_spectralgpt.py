@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from published_files import spectralgpt_shapes
 
 from terratorch_specmae.cli import main as weights_cli
 from terratorch_specmae.models import SpectralMAE, SpectralViT
@@ -19,34 +20,21 @@ from terratorch_specmae.weights.converters import convert_spectralgpt
 
 
 def spectralgpt_state(width=768, depth=12, decoder_width=512, decoder_depth=4, side=16, t=3, p=8, groups=4, mlp=4):
-    """A SpectralGPT pretraining state dict: original key names, shapes as given (defaults: SpectralGPT+)."""
-    state = {
-        "patch_embed.proj.weight": torch.randn(width, 1, t, p, p) * 0.05,
-        "patch_embed.proj.bias": torch.randn(width) * 0.05,
-        "pos_embed_spatial": torch.randn(1, side * side, width) * 0.02,
-        "pos_embed_temporal": torch.randn(1, groups, width) * 0.02,
-        "norm.weight": 1 + torch.randn(width) * 0.05,
-        "norm.bias": torch.randn(width) * 0.05,
-        "decoder_embed.weight": torch.randn(decoder_width, width) * 0.05,
-        "decoder_embed.bias": torch.randn(decoder_width) * 0.05,
-        "mask_token": torch.randn(1, 1, decoder_width) * 0.02,
-        "decoder_pos_embed_spatial": torch.randn(1, side * side, decoder_width) * 0.02,
-        "decoder_pos_embed_temporal": torch.randn(1, groups, decoder_width) * 0.02,
-        "decoder_norm.weight": 1 + torch.randn(decoder_width) * 0.05,
-        "decoder_norm.bias": torch.randn(decoder_width) * 0.05,
-        "decoder_pred.weight": torch.randn(t * p * p, decoder_width) * 0.05,
-        "decoder_pred.bias": torch.randn(t * p * p) * 0.05,
-    }
-    for prefix, n, d in (("blocks", depth, width), ("decoder_blocks", decoder_depth, decoder_width)):
-        for i in range(n):
-            b = f"{prefix}.{i}."
-            for norm in ("norm1", "norm2"):
-                state[b + norm + ".weight"], state[b + norm + ".bias"] = 1 + torch.randn(d) * 0.05, torch.randn(d) * 0.05
-            for name, shape in (("attn.q", (d, d)), ("attn.k", (d, d)), ("attn.v", (d, d)), ("attn.proj", (d, d)),
-                                ("mlp.fc1", (mlp * d, d)), ("mlp.fc2", (d, mlp * d))):  # fmt: skip
-                state[b + name + ".weight"] = torch.randn(*shape) / math.sqrt(shape[1])
-                state[b + name + ".bias"] = torch.randn(shape[0]) * 0.05
-    return state
+    """A SpectralGPT pretraining state dict: original key names, shapes as given (defaults: SpectralGPT+); the
+    names and shapes are ``published_files.spectralgpt_shapes``', the values drawn at a scale that keeps the
+    forward pass well conditioned (norms near 1, block weights ~ 1/√fan-in, position tables small)."""
+    shapes = spectralgpt_shapes(side, width, depth, t, p, groups, decoder_width, decoder_depth, mlp)
+
+    def value(name: str, shape: tuple[int, ...]) -> torch.Tensor:
+        if "norm" in name and name.endswith(".weight"):
+            return 1 + torch.randn(shape) * 0.05
+        if "pos_embed" in name or name == "mask_token":
+            return torch.randn(shape) * 0.02
+        if "blocks." in name and len(shape) == 2:  # q, k, v, proj, fc1, fc2
+            return torch.randn(shape) / math.sqrt(shape[1])
+        return torch.randn(shape) * 0.05
+
+    return {name: value(name, shape) for name, shape in shapes.items()}
 
 
 def write_checkpoint(path, state):

@@ -46,7 +46,12 @@ AXIS_ORDERS = ("HWC", "CHW")
 GARBLED_LIMIT = 1e10  # float reflectance / radiance never comes near this; a wrong byte order often does
 
 
-def check_wavelengths(values, where: str, name=lambda nm: f"{round(float(nm), 1)}nm") -> None:
+def wavelength_name(nm: float) -> str:
+    """The band name of a wavelength in nm, as :mod:`terratorch_specmae.bands` reads it (``"652.5nm"``)."""
+    return f"{round(float(nm), 1)}nm"
+
+
+def check_wavelengths(values, where: str) -> None:
     """Wavelengths in nm must lie in 200–15,000 nm and give distinct band names; the error names the likely
     unit mistake (nm read as µm, or µm given as nm)."""
     values = [float(v) for v in values]
@@ -63,7 +68,7 @@ def check_wavelengths(values, where: str, name=lambda nm: f"{round(float(nm), 1)
             f"{where}: wavelengths must be in nm within {low:g}–{high:g}; got {outside[:3]}{' …' if len(outside) > 3 else ''} "
             f"({len(outside)} of {len(values)} outside); {hint}."
         )
-    names = [name(v) for v in values]
+    names = [wavelength_name(v) for v in values]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(

@@ -24,13 +24,9 @@ from terratorch_specmae.datamodules.hsi_files import (
     read_class_raster,
     read_pixel_index,
     split_mat_key,
+    wavelength_name,
 )
 from terratorch_specmae.datamodules.pixel_patches import check_patch_size, check_pixels, edge_pad, patches_from_padded
-
-
-def wavelength_name(nm: float) -> str:
-    """The band name of a wavelength in nm, as :mod:`terratorch_specmae.bands` reads it (``"652.5nm"``)."""
-    return f"{round(float(nm), 1)}nm"
 
 
 class PixelPatches(Dataset):
@@ -226,8 +222,8 @@ class HSIPixelDataModule(pl.LightningDataModule):
                 f"{hsi.shape[0]} bands × {hsi.shape[1]} rows × {hsi.shape[2]} columns); expected one per band.{hint}"
             )
         if wavelengths is not None:
-            check_wavelengths(wavelengths, f"{self.hsi_path!r}" + (" (the wavelengths option)" if self.user_wavelengths else ""),
-                              wavelength_name)  # fmt: skip
+            given = " (the wavelengths option)" if self.user_wavelengths else ""
+            check_wavelengths(wavelengths, f"{self.hsi_path!r}{given}")
             names = [wavelength_name(w) for w in wavelengths]
         elif hsi.band_names:
             names = list(hsi.band_names)

@@ -79,7 +79,7 @@ class PretrainedCfg:
     def scaling_text(self) -> str | None:
         """What the datamodule must do to the input, in words (None when not recorded)."""
         if self.scaling is None:
-            return "(x − mean) / std per band, with the mean and std given" if self.mean and self.std else None
+            return SCALINGS["standardize"] if self.mean and self.std else None
         return SCALINGS.get(self.scaling, self.scaling)
 
     @property

@@ -313,9 +313,10 @@ def fetch_pretrained(cfg: PretrainedCfg) -> WeightsFile:
         weights = read_weights(path)
     elif cfg.hf_hub_id:
         weights = read_weights(hub_file(cfg))
-        if cfg.converter and not _converter(cfg.converter).matches(weights.state):
+        row = _converter(cfg.converter) if cfg.converter else None
+        if row is not None and not row.matches(weights.state):
             raise DownloadError(
-                f"{weights.path} ({cfg.location}) does not hold {_converter(cfg.converter).description} (first keys: "
+                f"{weights.path} ({cfg.location}) does not hold {row.description} (first keys: "
                 f"{list(weights.state)[:5]}), which the catalogue entry {cfg.tag} expects."
             )
     else:
