@@ -49,6 +49,17 @@ def true_fp32():
 
 
 @pytest.fixture
+def memory_heavy(tmp_path_factory):
+    """One test that holds several GB at a time across pytest-xdist's workers: a ViT-L fine-tune peaks at ~10 GB
+    (Lightning serialises its 4 GB checkpoint in memory), and two such tests at once exhausted a 24 GB machine.
+    The lock file is in the session's shared temporary folder (each worker's basetemp is below it)."""
+    from filelock import FileLock
+
+    with FileLock(str(tmp_path_factory.getbasetemp().parent / "memory_heavy.lock")):
+        yield
+
+
+@pytest.fixture
 def catalogue_restored():
     """The pretrained-weights catalogue put back as it was after a test that registers entries."""
     from terratorch_specmae.weights import DEFAULT_TAGS, PRETRAINED_CFGS

@@ -99,8 +99,10 @@ def test_the_catalogue_lists_spectralgpt_and_the_ssl4eo_s12_vits_from_torchgeo()
     [pytest.param(v, t, marks=pytest.mark.slow) if "large" in v else (v, t) for v, t in ENTRIES],
     ids=[f"{v}.{t}" for v, t in ENTRIES],
 )
-def test_every_catalogue_entry_loads_strictly_from_a_layout_exact_file(published, variant, tag):
+def test_every_catalogue_entry_loads_strictly_from_a_layout_exact_file(published, variant, tag, request):
     hub, zenodo = published
+    if "large" in variant:  # a ViT-L and timm's reference beside it: a few GB
+        request.getfixturevalue("memory_heavy")
     cfg = PRETRAINED_CFGS[variant][tag]
     mae = variant.endswith("_mae")
     model = (FULL_MODEL_REGISTRY if mae else BACKBONE_REGISTRY).build(f"{variant}.{tag}", pretrained=True).eval()

@@ -32,7 +32,7 @@ def _fit(config: str, root, out) -> dict:
 
 
 @pytest.mark.slow
-def test_finetune_from_spectralgpt_starts_from_spectralgpt_plus(published, tmp_path):  # noqa: F811
+def test_finetune_from_spectralgpt_starts_from_spectralgpt_plus(published, tmp_path, memory_heavy):  # noqa: F811
     _, zenodo = published
     state = _fit("configs/finetune_from_spectralgpt.yaml", make_eurosat(tmp_path / "eurosat"), tmp_path / "run")
     record = PRETRAINED_CFGS["s2mae_vit_base"]["spectralgpt_plus"]
@@ -46,7 +46,7 @@ def test_finetune_from_spectralgpt_starts_from_spectralgpt_plus(published, tmp_p
 
 
 @pytest.mark.slow
-def test_finetune_from_ssl4eo_s12_starts_from_the_ssl4eo_mae_encoder(published, tmp_path):  # noqa: F811
+def test_finetune_from_ssl4eo_s12_starts_from_the_ssl4eo_mae_encoder(published, tmp_path, memory_heavy):  # noqa: F811
     hub, _ = published
     state = _fit("configs/finetune_from_ssl4eo_s12.yaml", make_eurosat(tmp_path / "eurosat"), tmp_path / "run")
     cfg = PRETRAINED_CFGS["sigmae_vit_base"]["ssl4eo_s12_mae"]

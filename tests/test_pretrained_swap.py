@@ -41,7 +41,9 @@ def two_edits(text: str, backbone: str) -> str:
 
 
 @pytest.mark.slow
-def test_the_prithvi_tutorial_config_fine_tunes_our_backbone_from_pretrained_weights_after_two_edits(tmp_path):
+def test_the_prithvi_tutorial_config_fine_tunes_our_backbone_from_pretrained_weights_after_two_edits(
+    tmp_path, memory_heavy
+):
     make_burn_scars(tmp_path, size=128)
     cfg = PRETRAINED_CFGS["sigmae_vit_large"]["ssl4eo_s12_mae"]  # what backbone_pretrained: true loads for it
     published = ssl4eo_bytes("large")
