@@ -243,6 +243,45 @@ def weights_architecture(entry: PretrainedCfg | None, given: dict) -> dict:
     return {k: v for k, v in defaults.items() if k not in given}
 
 
+def factory_necks() -> list | None:
+    """The ``necks`` of the TerraTorch ``EncoderDecoderFactory.build_model`` call building this backbone, if any.
+
+    Read from that call's frame: the factory hands its backbone no word of the neck chain, and a
+    neck chain that reshapes unfolded cube tokens is only visible there. None when the backbone is
+    built another way (directly, by another factory)."""
+    frame = inspect.currentframe()
+    try:
+        while frame is not None:
+            if frame.f_code.co_name == "build_model" and "necks" in frame.f_locals and "backbone" in frame.f_locals:
+                necks = frame.f_locals["necks"]
+                return list(necks) if isinstance(necks, list | tuple) else None
+            frame = frame.f_back
+        return None
+    finally:
+        del frame
+
+
+def check_neck_chain(model: SpectralViT, necks: list | None) -> None:
+    """Refuse ``fold: none`` (cube tokens ``[B, G·h·w, D]``) before a ``ReshapeTokensToImage`` that no
+    ``FoldSpectralGroups`` precedes: TerraTorch's neck reshapes the token sequence into one square
+    map, laying the G spectral groups out as G separate regions of it (each quarter a different group
+    for G = 4), and the decoder then trains on that without a word."""
+    if model.fold != "none" or model.groups == 1 or not necks:
+        return
+    names = [neck.get("name") if isinstance(neck, dict) else type(neck).__name__ for neck in necks]
+    for name in names:
+        if name == "FoldSpectralGroups":
+            return
+        if name == "ReshapeTokensToImage":
+            raise ValueError(
+                f"backbone_fold: none gives cube tokens [B, {model.groups}·h·w, D] ({model.groups} spectral groups per "
+                f"location), and the neck ReshapeTokensToImage (necks: {names}) would reshape them into one map with "
+                f"each group in a separate region of it. Put {{name: FoldSpectralGroups, groups: {model.groups}}} "
+                "before ReshapeTokensToImage in necks, or set backbone_fold: concat (G·D channels per location) "
+                "or mean (D channels)."
+            )
+
+
 def finish(
     model: nn.Module,
     variant: str,
@@ -295,6 +334,7 @@ def build_backbone(
     entry = catalogue_weights(variant, pretrained, pretrained_tag, load)
     kwargs = {**weights_architecture(entry, kwargs), **kwargs}
     model = SpectralViT(**{**VIT_SIZES[size], **FAMILIES[family]["encoder"], **kwargs})
+    check_neck_chain(model, factory_necks())
     return finish(model, variant, pretrained, load, run, entry)
 
 

@@ -128,6 +128,24 @@ def test_unfolded_tokens_through_the_registered_neck_by_name():
     assert model(torch.randn(2, 6, 64, 64)).output.shape == (2, 3, 64, 64)
 
 
+@pytest.mark.parametrize("bands", ["landsat7", "sentinel2_l2a"])  # 2 and 4 spectral groups (4: a square count)
+def test_unfolded_tokens_into_the_stock_reshape_neck_are_refused(bands):
+    """fold: none tokens [B, G·h·w, D] reshaped as one map would put each group in its own region."""
+    groups = {"landsat7": 2, "sentinel2_l2a": 4}[bands]
+    with pytest.raises(ValueError, match=rf"backbone_fold: none gives cube tokens \[B, {groups}·h·w, D\].*"
+                       rf"FoldSpectralGroups, groups: {groups}.*backbone_fold: concat"):
+        _factory_model("segmentation", backbone_bands=bands, backbone_fold="none", necks=SEG_NECKS,
+                       decoder="UperNetDecoder", decoder_channels=32, num_classes=3)
+    # with the folding neck first it builds; one group (a 2D patch token per location) needs no folding
+    necks = [{"name": "FoldSpectralGroups", "groups": groups, "mode": "mean"}, *SEG_NECKS]
+    model = _factory_model("segmentation", backbone_bands=bands, backbone_fold="none", necks=necks,
+                           decoder="UperNetDecoder", decoder_channels=32, num_classes=3)
+    assert model.encoder.groups == groups
+    model = _factory_model("segmentation", backbone="sigmae_vit_tiny", backbone_patch_size=16, backbone_fold="none",
+                           necks=SEG_NECKS, decoder="UperNetDecoder", decoder_channels=32, num_classes=3)
+    assert model.encoder.groups == 1
+
+
 def test_encoder_decoder_factory_classification():
     model = _factory_model(
         "classification",
