@@ -52,6 +52,29 @@ def test_pretraining_checkpoint_holds_the_mae(pretrained):
     assert "model.encoder.tokenizer.proj.weight" in state and "model.decoder.pred.weight" in state
 
 
+@pytest.mark.parametrize("subcommand", ["predict", "fit"])
+def test_a_pretraining_checkpoint_under_a_segmentation_config_is_refused(pretrained, subcommand, tmp_path):
+    """LightningCLI builds the task saved in a --ckpt_path checkpoint, not the config's: a segmentation
+    config with a pretraining checkpoint would go on pretraining (fit) or write reconstructions (predict)."""
+    chips = ROOT / "examples/data/olinda_l7/val/images"
+    extra = [f"--data.init_args.predict_data_root={chips}", f"--predict_output_dir={tmp_path / 'maps'}"]
+    message = (
+        r"--ckpt_path .*last\.ckpt is a pretraining checkpoint \(SpectralMAETask\), but the config "
+        r".*configs/specmae_seg\.yaml names the task terratorch\.tasks\.SemanticSegmentationTask.*"
+        r"--model\.init_args\.model_args\.backbone_ckpt_path=.*last\.ckpt"
+    )
+    with pytest.raises(ValueError, match=message):
+        run_cli(subcommand, "-c", "configs/specmae_seg.yaml", f"--ckpt_path={pretrained}", *QUICK,
+                f"--trainer.default_root_dir={tmp_path}", *(extra if subcommand == "predict" else []))
+    assert not (tmp_path / "maps").exists()
+    if subcommand == "predict":
+        return
+    # under its own config the checkpoint is what --ckpt_path is for
+    cli = run_cli("validate", "-c", "configs/specmae_pretrain_s2mae.yaml", f"--ckpt_path={pretrained}",
+                  "--trainer.limit_val_batches=2", f"--trainer.default_root_dir={tmp_path / 'own'}")
+    assert type(cli.model).__name__ == "SpectralMAETask"
+
+
 @pytest.fixture(scope="module")
 def fit_once(tmp_path_factory):
     """``fit(config, *args)``: ``terratorch fit -c config QUICK *args`` run once per distinct command in

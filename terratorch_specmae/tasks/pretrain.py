@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import math
+import os
 
 import torch
+import yaml
 from terratorch.models.model import ReconstructionOutput
 from terratorch.tasks import ReconstructionTask
 from terratorch.tasks.optimizer_factory import optimizer_factory
@@ -189,7 +192,10 @@ class SpectralMAETask(ReconstructionTask):
             self.log("train/lr", optimizers[0].param_groups[0]["lr"], on_step=True, on_epoch=False, batch_size=1)
 
     def setup(self, stage: str) -> None:
-        """Hand the datamodule's normalisation to masking strategies that need raw values and lack it."""
+        """Refuse a run whose config names another task (see :func:`check_config_names_this_task`), then hand
+        the datamodule's normalisation to masking strategies that need raw values and lack it."""
+        if self._trainer is not None:
+            check_config_names_this_task(self, self.trainer.callbacks)
         super().setup(stage)
         datamodule = self.trainer.datamodule if self._trainer is not None else None
         statistics = normalization_statistics(datamodule)
@@ -214,6 +220,58 @@ class SpectralMAETask(ReconstructionTask):
         if not isinstance(output, ReconstructionOutput):
             output = ReconstructionOutput(*output)
         return output.pred, batch.get("filename")
+
+
+def _config_task_class(config_files) -> tuple[str, str] | None:
+    """``(model class_path, file)`` of the last of LightningCLI's ``-c`` files that names the model's class."""
+    for path in reversed(list(config_files or [])):
+        try:
+            with open(os.fspath(path), encoding="utf-8") as f:
+                data = yaml.safe_load(f)
+        except (OSError, yaml.YAMLError):
+            continue
+        model = data.get("model") if isinstance(data, dict) else None
+        if isinstance(model, dict) and isinstance(model.get("class_path"), str):
+            return model["class_path"], os.fspath(path)
+    return None
+
+
+def _names_task(class_path: str, task: torch.nn.Module) -> bool:
+    """Whether ``class_path`` (dotted, or a bare class name as jsonargparse accepts) is ``task``'s class or a base."""
+    if "." not in class_path:
+        return class_path in {cls.__name__ for cls in type(task).__mro__}
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(cls, type) and isinstance(task, cls)
+
+
+def check_config_names_this_task(task: torch.nn.Module, callbacks) -> None:
+    """Refuse ``terratorch fit|validate|test|predict -c <config> --ckpt_path <pretraining checkpoint>``
+    when the config names another task (say ``SemanticSegmentationTask``).
+
+    LightningCLI reads the checkpoint's saved hyperparameters, class included, and builds *that*
+    task instead of the config's: a segmentation config would then go on pretraining on its
+    images, or "predict" reconstructions, without a word. The config files are read from the
+    ``SaveConfigCallback`` LightningCLI adds (a run without one is not checked)."""
+    # matched by name: importing lightning.pytorch.cli (and jsonargparse) for an isinstance costs every import
+    config = next((cb.config for cb in callbacks if "SaveConfigCallback" in {c.__name__ for c in type(cb).__mro__}), None)
+    if config is None or not config.get("ckpt_path"):
+        return
+    named = _config_task_class(config.get("config"))
+    if named is None or _names_task(named[0], task):
+        return
+    class_path, source = named
+    ckpt = config.get("ckpt_path")
+    raise ValueError(
+        f"--ckpt_path {ckpt} is a pretraining checkpoint ({type(task).__name__}), but the config {source} names "
+        f"the task {class_path}; Lightning builds the checkpoint's own task, not the config's, so this run would "
+        f"not be a {class_path.rpartition('.')[2]}. To start from the pretrained encoder, drop --ckpt_path and pass "
+        f"it as the backbone's weights: --model.init_args.model_args.backbone_ckpt_path={ckpt} (backbone_ckpt_path "
+        "in model_args). --ckpt_path resumes or evaluates a checkpoint of the config's own task."
+    )
 
 
 def _numbers(values) -> list[float] | None:
