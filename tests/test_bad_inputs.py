@@ -91,6 +91,30 @@ def image(*values, shape=(2, 6, 16, 16), where=((0, 2, 1, 1), (1, 4, 3, 2), (1, 
 INF, NAN = float("inf"), float("nan")
 
 
+def zero_std_band() -> torch.Tensor:
+    """An image standardised with a std of 0 for its constant band 3 (NIR_BROAD): (x − mean) / 0 = NaN there."""
+    x = torch.rand(2, 6, 16, 16, dtype=torch.float64) * 3000
+    x[:, 3] = 1234.0
+    means, stds = x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))
+    return ((x - means[:, None, None]) / stds[:, None, None]).float()
+
+
+def same_in_float32(make):
+    """``(output of float32 input, output of the same values as float64)`` of one model."""
+    model = make().eval()
+    x = torch.rand(2, 6, 16, 16, dtype=torch.float64) * 3000
+    torch.manual_seed(0)
+    a = model(x.float())
+    torch.manual_seed(0)
+    return a, model(x)
+
+
+def check_same_output(pair) -> None:
+    a, b = pair
+    a, b = (a.pred, b.pred) if hasattr(a, "pred") else (a[0], b[0])
+    assert b.dtype == torch.float32 and torch.equal(a, b)
+
+
 def seeded(model, x):
     return model(x, generator=torch.Generator().manual_seed(0))
 
@@ -351,6 +375,10 @@ ERROR_ROWS = [
     Row("API", "encoder: int64 input holding a nodata sentinel",
         lambda _: encoder()(torch.full((1, 6, 16, 16), -(2**62), dtype=torch.int64)), ValueError,
         r"Input has 1536 invalid values \(1536 \|x\| > 1e\+15\) of 1536"),
+    Row("API", "encoder: a band divided by a std of 0 (NaN in every pixel)", lambda _: encoder()(zero_std_band()),
+        ValueError, r"Input has 512 invalid values \(512 NaN\) of 3072, in bands \{'NIR_BROAD': 512\}.*"
+        r"Band\(s\) \['NIR_BROAD'\] are invalid in every pixel: a band the datamodule's normalisation divides by a "
+        r"standard deviation of 0.*check the stds given for them, or drop the band\.$"),
     Row("API", "MAE: +inf pixel", lambda _: seeded(mae(), image(INF)), ValueError,
         r"Input has 1 invalid values \(1 \+inf\) of 3072, in bands \{'RED': 1\}"),
     Row("API", "SS-MAE: -inf pixel", lambda _: seeded(SSMAE(**SS), image(-INF, shape=(2, 6, 5, 5))), ValueError,
@@ -412,6 +440,10 @@ ERROR_ROWS = [
         lambda tmp: SceneTilesDataModule(scene(tmp, ["B02", "B03"]), crop=16, means=[0] * 3, stds=[1] * 3,
                                          bands=DUPLICATED), ValueError,
         rf"SceneTilesDataModule bands must be unique, got {DUPLICATE_MSG}"),
+    Row("API", "SceneTilesDataModule: a std of 0 for one band",
+        lambda tmp: SceneTilesDataModule(scene(tmp, ["B02", "B03"]), crop=16, means=[400, 350], stds=[120, 0]),
+        ValueError, r"The normalisation of .*scene\.tif has a standard deviation that is not positive for band\(s\) "
+        r"B03 \(mean 350, std 0\); expected a positive std per band"),
     Row("API", "SceneTilesDataModule: file describes two bands alike",
         lambda tmp: SceneTilesDataModule(scene(tmp, ["B02", "B03", "B02"]), crop=16, means=[0] * 2, stds=[1] * 2,
                                          bands=["B02", "B03"]), ValueError,
@@ -561,6 +593,10 @@ RESULT_ROWS = [
         lambda tmp: chip_sample(tmp, chip(np.float32, NAN)), check=check_chip_missing_is_band_mean),
     Row("API", "multilabel chips: +inf in a float file",
         lambda tmp: chip_sample(tmp, chip(np.float32, INF)), check=check_chip_missing_is_band_mean),
+    # -- float64 input (numpy's default) is read in the weights' precision, as integer input is
+    Row("API", "encoder: float64 input, the float32 result", lambda _: same_in_float32(encoder),
+        check=check_same_output),
+    Row("API", "MAE: float64 input, the float32 result", lambda _: same_in_float32(mae), check=check_same_output),
     # -- 4. mask_ratio 0 evaluates unmasked
     Row("API", "MAE: mask_ratio 0 in evaluation", lambda _: mae(mask_ratio=0).eval()(image()),
         check=check_pixel_mask_unmasked),

@@ -54,3 +54,22 @@ def test_figures_and_class_colours():
     assert matplotlib.colors.to_hex(cmap(1)) == "#2e9d3a"
     with pytest.raises(ValueError, match="Got 2 class colours for 3 classes"):
         class_colormap(3, ["red", "blue"])
+
+
+def test_a_datamodule_normalising_a_band_by_a_std_of_0_is_refused_at_setup():
+    """(x − mean) / 0 would make the band NaN/inf in every pixel; the task names the band and its statistics."""
+    import lightning.pytorch as pl
+
+    class Stats(pl.LightningDataModule):
+        means = [400.0, 500.0, 600.0, 2000.0, 1500.0, 900.0]
+        stds = [100.0, 100.0, 100.0, 0.0, 300.0, 200.0]
+
+    task = SpectralMAETask(model_args=MODEL_ARGS)
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer._data_connector.attach_datamodule(task, Stats())
+    task.trainer = trainer
+    with pytest.raises(ValueError, match=r"Stats's normalisation has a standard deviation that is not positive for "
+                                         r"band\(s\) NIR_BROAD \(mean 2000, std 0\); expected a positive std per band"):
+        task.setup("fit")
+    Stats.stds[3] = 250.0
+    task.setup("fit")

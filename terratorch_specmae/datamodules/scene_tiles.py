@@ -31,6 +31,7 @@ from rasterio.windows import Window
 from torch.utils.data import DataLoader, Dataset
 
 from terratorch_specmae.bands import check_unique_bands
+from terratorch_specmae.validity import check_stds
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,9 @@ class SceneTilesDataModule(pl.LightningDataModule):
                 f"Expected {len(means)} means and stds per date × {dates} date(s) = {len(means) * dates} bands; "
                 f"got {len(means)} means, {len(stds)} stds and {len(band_indexes)} bands read from {self.scene}."
             )
+        first_date = band_indexes[::dates] if temporal_channel_major else band_indexes[: len(means)]
+        names = [descriptions[i - 1] or f"band {i}" for i in first_date]
+        check_stds(means, stds, names, f"The normalisation of {self.scene}")
         self.tiles = scene_tiles(*self.shape, self.crop, self.stride)
         # One mean/std per band read: (time, channel) order repeats the list per date, (channel, time) each value.
         per_band = np.repeat if temporal_channel_major else np.tile

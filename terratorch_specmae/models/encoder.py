@@ -20,7 +20,7 @@ from terratorch_specmae.layers.pos_embed import SpatialSpectralPosEmbed
 from terratorch_specmae.layers.tokenizer import CubeTokenizer, TokenGrid
 from terratorch_specmae.models.hub_mixin import HubMixin
 from terratorch_specmae.models.run_switches import BlockSwitches, run_block
-from terratorch_specmae.validity import MAX_ABS_VALUE, describe_invalid, valid_values
+from terratorch_specmae.validity import invalid_input_message, valid_values
 from terratorch_specmae.variants import size_of, variant_name
 
 FOLD_MODES = ("concat", "mean", "none")
@@ -287,12 +287,11 @@ class SpectralViT(BlockSwitches, nn.Module, HubMixin):
             )
         if not x.is_floating_point():
             x = x.float()  # integers hold no NaN or inf, but int32/int64 can hold nodata sentinels beyond 1e15
+        elif x.dtype == torch.float64 and self.tokenizer.proj.weight.dtype != torch.float64:
+            x = x.to(self.tokenizer.proj.weight.dtype)  # float64 arrays (numpy's default) in the weights' precision
         # data-dependent: skipped inside compiled code (no graph break)
         if self.nan_policy == "error" and not torch.compiler.is_compiling() and not valid_values(x).all():
-            raise ValueError(
-                f"{describe_invalid(x, self.bands)}; expected finite pixels with |x| <= {MAX_ABS_VALUE:g}. "
-                "Replace nodata in the datamodule (no_data_replace) or set nan_policy='fill'."
-            )
+            raise ValueError(invalid_input_message(x, self.bands))
         return x
 
     def fill_nan(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -14,6 +14,7 @@ from terratorch.tasks.optimizer_factory import optimizer_factory
 
 from terratorch_specmae.models.mae import SpectralMAE
 from terratorch_specmae.tasks.optim import param_groups, scaled_lr, warmup_cosine_factor, warmup_steps_for
+from terratorch_specmae.validity import check_stds
 
 # MAE's AdamW settings; `fused` runs the update as one kernel per parameter group (CPU and CUDA)
 DEFAULT_OPTIMIZER_HPARAMS = {"weight_decay": 0.05, "betas": (0.9, 0.95), "fused": True}
@@ -201,6 +202,11 @@ class SpectralMAETask(ReconstructionTask):
         statistics = normalization_statistics(datamodule)
         if statistics is None:
             return
+        encoder = getattr(self.model, "encoder", None)
+        names = list(getattr(encoder, "bands", None) or [f"band {i}" for i in range(len(statistics[0]))])
+        if len(names) != len(statistics[0]):
+            names = [f"band {i}" for i in range(len(statistics[0]))]
+        check_stds(*statistics, names, f"{type(datamodule).__name__}'s normalisation")
         for mae in (m for m in self.model.modules() if isinstance(m, SpectralMAE)):
             if getattr(mae.masking, "needs_raw_values", False) and mae.masking.means is None:
                 mae.set_masking_normalization(*statistics, source=f"{type(datamodule).__name__}'s normalisation")
