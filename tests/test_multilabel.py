@@ -1,5 +1,6 @@
 """Multi-label classification: mAP against hand-computed values, the chip datamodule, the task."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,8 @@ def test_chip_datamodule_reads_tables_and_normalises():
 def test_bad_label_tables_are_clear_errors(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("filename,water\nolinda_r000_c000.tif,2\n")
-    with pytest.raises(ValueError, match="labels of 0 or 1"):
+    with pytest.raises(ValueError,
+                       match=rf"{re.escape(str(bad))}, line 2: expected labels of 0 or 1, got '2' in column 'water'"):
         read_label_table(bad)
     bad.write_text("name,water\n")
     with pytest.raises(ValueError, match="expected a header 'filename,<class>"):
@@ -77,6 +79,27 @@ def test_bad_label_tables_are_clear_errors(tmp_path):
                                   str(DATA / "val/images"), str(other), MEANS, STDS)
     with pytest.raises(ValueError, match=r"names classes \['sea'\]; the other splits name"):
         dm.setup("fit")
+
+
+def test_blank_lines_in_a_label_table_are_skipped_and_a_missing_value_names_file_and_line(tmp_path):
+    """As pandas' read_csv: empty or whitespace-only lines are no rows, wherever they are; a row with a
+    missing value (a short row, an empty cell, an all-empty ',,' row) is an error naming the file and line."""
+    table = tmp_path / "labels.csv"
+    table.write_text("filename,water,built_up\na.tif,1,0\n\n   \nb.tif,0,1\n\n")
+    classes, files, labels = read_label_table(table)
+    assert classes == ["water", "built_up"] and files == ["a.tif", "b.tif"]
+    np.testing.assert_array_equal(labels, [[1, 0], [0, 1]])
+    table.write_text("filename,water,built_up\na.tif,1,0\n\nb.tif,0\n")
+    with pytest.raises(ValueError, match=rf"{re.escape(str(table))}, line 4: expected 3 values \(a filename and a 0/1 "
+                                         r"label for each of \['water', 'built_up'\]\), got 2: \['b.tif', '0'\]"):
+        read_label_table(table)
+    table.write_text("filename,water,built_up\na.tif,1,0\n\nb.tif,,1\n")
+    with pytest.raises(ValueError, match=rf"{re.escape(str(table))}, line 4: expected labels of 0 or 1, got an empty "
+                                         r"value in column 'water' \(chip 'b.tif'\)"):
+        read_label_table(table)
+    table.write_text("filename,water,built_up\na.tif,1,0\n,,\n")
+    with pytest.raises(ValueError, match=rf"{re.escape(str(table))}, line 3: the filename is empty"):
+        read_label_table(table)
 
 
 def test_task_trains_on_multi_hot_labels():

@@ -4,10 +4,13 @@ normalisation, crop size, seasons, held-out validation, and clear errors."""
 
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import rasterio
 import torch
 from data.bigearthnet.data import make_bigearthnet
 from data.fmow_sentinel.data import FMOW_IMAGES, make_fmow_sentinel
@@ -257,3 +260,103 @@ def test_a_missing_bigearthnet_band_file_is_an_error_not_shifted_bands(tmp_path)
     index = next(i for i in range(len(dm.train_dataset)) if patch.name in str(dm.train_dataset.folders[i]["s2"]))
     with pytest.raises(ValueError, match="a sample has 11 channels; expected 12"):
         dm.train_dataset[index]
+
+
+def test_a_small_ssl4eo_copy_never_holds_out_every_location(data, tmp_path):
+    """The default val_samples (256) on a 3-location copy would leave training nothing: at most half the locations
+    are held out, with a warning naming val_samples, the number asked and the number taken; one location cannot
+    be split (an error naming val_samples, the count and the folder) unless val_samples is 0."""
+    root = make_ssl4eo(tmp_path / "ssl4eo", locations=3, splits=("s2a",), size=32)
+    dm = SSL4EOS12PretrainDataModule(root=str(root), split="s2a", bands=["B02"], img_size=32, batch_size=2)
+    folder = re.escape(str(root / "s2a"))
+    with pytest.warns(UserWarning, match=rf"SSL4EO-S12: val_samples=256 asks to hold out 256 of the 3 locations found "
+                                         rf"under '{folder}' for validation, which would leave training 0; holding "
+                                         r"out 1 \(half, at most\) and training on 2\. Set val_samples <= 1"):
+        dm.setup("fit")
+    val_locations = {dm.val_dataset.dataset.samples[i][0] for i in dm.val_dataset.indices}
+    train_locations = {dm.train_dataset.dataset.samples[i][0] for i in dm.train_dataset.indices}
+    assert len(val_locations) == 1 and len(train_locations) == 2 and not val_locations & train_locations
+    assert len(dm.train_dataset) == 2 * 4 and len(dm.val_dataset) == 4
+    for location in ("0000001", "0000002"):
+        shutil.rmtree(root / "s2a" / location)
+    one = SSL4EOS12PretrainDataModule(root=str(root), split="s2a", bands=["B02"], img_size=32, batch_size=2)
+    with pytest.raises(ValueError, match=rf"SSL4EO-S12: val_samples=256 holds locations out of training for "
+                                         rf"validation, but 1 location was found under '{folder}': expected at least 2"
+                                         r".*Set val_samples: 0 \(no validation\)"):
+        one.setup("fit")
+    alone = SSL4EOS12PretrainDataModule(root=str(root), split="s2a", bands=["B02"], img_size=32, val_samples=0,
+                                        batch_size=2)  # fmt: skip
+    alone.setup("fit")
+    assert len(alone.train_dataset) == 4 and alone.val_dataloader() == []
+    # BigEarthNet's patches held out of training (val among train_splits) follow the same rule: 12 patches, 6 at most
+    ben = BigEarthNetPretrainDataModule(root=str(data / "bigearthnet"), train_splits=["train", "val", "test"],
+                                        batch_size=2)  # fmt: skip
+    with pytest.warns(UserWarning, match=r"val_samples=1024 asks to hold out 1024 of the 12 patches .*holding out 6"):
+        ben.setup("fit")
+    assert len(ben.train_dataset) == 6 and len(ben.val_dataset) == 6
+
+
+@pytest.mark.parametrize(
+    ("given", "hint"),
+    [
+        ("ssl4eo/s2a",
+         r"root looks like a split folder \(it holds location folders\), one level too deep: set root: '{root}'"),
+        ("ssl4eo/s2a/0000001", r"root looks like one location's folder, two levels too deep: set root: '{root}'"),
+        (f"ssl4eo/s2a/0000001/{SSL4EO_SEASONS[1]}",
+         r"root looks like one season's folder \(band files in it\), three levels too deep: set root: '{root}'"),
+        (".", r"got: {top} holds ssl4eo\. root looks one level too shallow: set root: '{root}'"),
+        ("ssl4eo/s2c", r"got: {root}/s2c does not exist\.$"),
+    ],
+    ids=["split-folder", "location-folder", "season-folder", "parent-of-root", "missing"],
+)
+def test_an_ssl4eo_root_too_deep_or_too_shallow_names_the_layout_and_the_folder_that_looks_right(tmp_path, given, hint):
+    from torchgeo.datasets import DatasetNotFoundError
+
+    root = make_ssl4eo(tmp_path / "ssl4eo", locations=2, splits=("s2a",), size=16)
+    given = tmp_path / given
+    layout = (r"expected root/s2a/<7-digit location, e.g\. 0000000>/<season folder, e\.g\. "
+              r"20200305T100031_20200305T100033_T32TQM>/B1\.tif … B12\.tif \(root is the folder that holds the split "
+              r"folders 's2c' and/or 's2a'\), got: ")
+    for make in (SSL4EOS12Images, SSL4EOS12PretrainDataModule):
+        with pytest.raises(DatasetNotFoundError) as error:
+            dm = make(root=str(given), split="s2a", bands=["B02"])
+            if make is SSL4EOS12PretrainDataModule:
+                dm.setup("fit")
+        message = str(error.value)
+        assert message.startswith(f"SSL4EO-S12: no 's2a' images under root '{given}'; "), message
+        assert re.search(layout, message), message
+        assert re.search(hint.format(root=re.escape(str(root)), top=re.escape(str(tmp_path))), message), message
+
+
+def test_an_ssl4eo_root_with_the_other_split_and_an_empty_split_folder_say_so(tmp_path):
+    root = make_ssl4eo(tmp_path / "ssl4eo", locations=1, splits=("s2a",), size=16)
+    with pytest.raises(FileNotFoundError, match=r"got: .* holds s2a\. root is right but holds 's2a', not 's2c': "
+                                                r"set split: 's2a'\.$"):
+        SSL4EOS12Images(str(root), "s2c", bands=["B02"])
+    (root / "s2c").mkdir()
+    (root / "s2c" / "notes.txt").write_text("")
+    with pytest.raises(FileNotFoundError, match=r"its 's2c' folder holds no 7-digit location folders \(notes\.txt\)"):
+        SSL4EOS12Images(str(root), "s2c", bands=["B02"])
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.005], ids=["pixels-cut-open-succeeds-read-fails", "header-cut-open-fails"])
+def test_a_truncated_band_file_is_named_as_unreadable(tmp_path, keep):
+    """A GeoTIFF cut short: GDAL opens it and fails the read ("Read failed") when the pixels are cut, fails the
+    open when the header is; both are an OSError naming the file's full path, not GDAL's bare message."""
+    root = make_ssl4eo(tmp_path / "ssl4eo", locations=1, splits=("s2a",), size=64)
+    band = root / "s2a" / "0000000" / SSL4EO_SEASONS[1] / "B8A.tif"
+    whole = band.read_bytes()
+    band.write_bytes(whole[: max(int(len(whole) * keep), 16)])
+    images = SSL4EOS12Images(str(root), "s2a", bands=["B02", "B8A"])
+    images[0]  # another season's files read
+    with pytest.raises(OSError, match=rf"SSL4EO-S12: band B8A's file '{re.escape(str(band.absolute()))}' is unreadable "
+                                      rf"\({band.stat().st_size} bytes; GDAL: .*\): expected a complete GeoTIFF, got a "
+                                      r"truncated or corrupt file") as error:
+        images[1]
+    assert isinstance(error.value.__cause__, rasterio.errors.RasterioError)
+    fmow = make_fmow_sentinel(tmp_path / "fmow")
+    images = FMoWSentinel(str(fmow), "train", bands=["B02"])
+    path = images.locate(images.paths[0])
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(OSError, match=rf"fMoW-Sentinel: the image '{re.escape(str(path.absolute()))}' is unreadable"):
+        images[0]

@@ -19,21 +19,45 @@ from terratorch_specmae.datamodules.scene_tiles import missing_values
 
 
 def read_label_table(path: str | Path) -> tuple[list[str], list[str], np.ndarray]:
-    """``(class names, file names, labels [N, K] of 0/1)`` from a CSV with a ``filename`` column."""
+    """``(class names, file names, labels [N, K] of 0/1)`` from a CSV with a ``filename`` column.
+
+    Blank lines (empty or only whitespace) are skipped wherever they are, as pandas' ``read_csv`` does;
+    any other row must hold a file name and one 0/1 label per class, else the error names the file and line.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"Label table not found: expected a CSV file at {str(path)!r}.")
+    rows: list[tuple[int, list[str]]] = []  # (line number, cells), blank lines left out
     with path.open(newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows or rows[0][0] != "filename" or len(rows[0]) < 2:
-        raise ValueError(f"{path}: expected a header 'filename,<class>,<class>…', got {rows[0] if rows else 'nothing'}.")
-    classes, files = rows[0][1:], [r[0] for r in rows[1:]]
-    try:
-        labels = np.array([[int(v) for v in r[1:]] for r in rows[1:]], dtype=np.float32)
-    except ValueError as err:
-        raise ValueError(f"{path}: labels must be 0 or 1 ({err}).") from err
-    if labels.shape != (len(files), len(classes)) or not np.isin(labels, (0, 1)).all():
-        raise ValueError(f"{path}: expected {len(classes)} labels of 0 or 1 per row.")
+        reader = csv.reader(f)
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            rows.append((reader.line_num, row))
+    if not rows or rows[0][1][0] != "filename" or len(rows[0][1]) < 2:
+        got = rows[0][1] if rows else "nothing"
+        raise ValueError(f"{path}: expected a header 'filename,<class>,<class>…', got {got}.")
+    classes = rows[0][1][1:]
+    files, labels = [], np.zeros((len(rows) - 1, len(classes)), dtype=np.float32)
+    for i, (line, row) in enumerate(rows[1:]):
+        where = f"{path}, line {line}"
+        if len(row) != len(classes) + 1:
+            raise ValueError(
+                f"{where}: expected {len(classes) + 1} values (a filename and a 0/1 label for each of {classes}), "
+                f"got {len(row)}: {row}."
+            )
+        if not row[0].strip():
+            raise ValueError(f"{where}: the filename is empty; expected a chip's file name, got {row}.")
+        files.append(row[0])
+        for j, (name, value) in enumerate(zip(classes, row[1:])):
+            try:
+                label = int(value)
+            except ValueError:
+                label = None
+            if label not in (0, 1):
+                got = "an empty value" if not value.strip() else repr(value)
+                raise ValueError(f"{where}: expected labels of 0 or 1, got {got} in column {name!r} (chip {row[0]!r}).")
+            labels[i, j] = label
     return classes, files, labels
 
 

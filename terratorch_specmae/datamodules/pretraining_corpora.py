@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
 import kornia.augmentation as K
@@ -28,9 +29,11 @@ import numpy as np
 import rasterio
 import torch
 import torchvision.transforms.v2 as T
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioError
 from torch.utils.data import DataLoader, Subset
 from torchgeo.datamodules import NonGeoDataModule
-from torchgeo.datasets import SSL4EOS12, BigEarthNet, NonGeoDataset
+from torchgeo.datasets import SSL4EOS12, BigEarthNet, DatasetNotFoundError, NonGeoDataset
 
 from terratorch_specmae.datamodules.benchmarks import BIGEARTHNET_S2, check_bands, require_training_batches
 
@@ -80,6 +83,22 @@ CORPUS_STATISTICS: dict[str, dict[str, tuple[float, float]]] = {
          1365.45589904, 1356.13789355, 1302.3292881, 1079.19066363, 818.86747235],
     ),
 }
+
+
+def read_raster(path: Path, read: Callable, corpus: str, what: str):
+    """``read(dataset)`` of the raster at ``path``. GDAL's errors on a damaged file (a truncated GeoTIFF fails to
+    open when its header is cut, and opens but fails to read when its pixel data is) become an ``OSError`` that
+    names the file, not GDAL's bare "Read failed"."""
+    try:
+        with rasterio.open(path) as f:
+            return read(f)
+    except (RasterioError, CPLE_BaseError) as err:
+        gdal = err.__cause__ if isinstance(err.__cause__, (RasterioError, CPLE_BaseError)) else err
+        size, gdal = f"{path.stat().st_size} bytes" if path.is_file() else "not a file", str(gdal).rstrip(".")
+        raise OSError(
+            f"{corpus}: {what} {str(path.absolute())!r} is unreadable ({size}; GDAL: {gdal}): expected a complete "
+            "GeoTIFF, got a truncated or corrupt file. Download or extract it again."
+        ) from err
 
 
 FMOW_SPLITS = {"train": "train.csv", "val": "val.csv", "test": "test_gt.csv"}
@@ -135,10 +154,13 @@ class FMoWSentinel(NonGeoDataset):
 
     def __getitem__(self, index: int) -> dict:
         path = self.locate(self.paths[index])
-        with rasterio.open(path) as f:
+
+        def read(f) -> np.ndarray:
             if f.count != len(SENTINEL2_L1C):
                 raise ValueError(f"fMoW-Sentinel: {path} has {f.count} bands; expected the 13 Sentinel-2 L1C bands.")
-            image = f.read([SENTINEL2_L1C.index(b) + 1 for b in self.band_names]).astype(np.float32)
+            return f.read([SENTINEL2_L1C.index(b) + 1 for b in self.band_names]).astype(np.float32)
+
+        image = read_raster(path, read, "fMoW-Sentinel", "the image")
         sample = {"image": torch.from_numpy(image)}
         return self.transforms(sample) if self.transforms is not None else sample
 
@@ -232,10 +254,33 @@ class PretrainingCorpusDataModule(NonGeoDataModule):
         band_index = None if index == list(range(len(file_bands))) else index
         return CorpusCrop(band_index, size, train, self.crop_scale, file_bands, self.corpus)
 
-    def held_out(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def held_out(self, n: int, from_training: bool = False, units: tuple[str, str] = ("sample", "samples"),
+                 where: str | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """The rest and ``val_samples`` of ``n`` indices (a seeded draw, the same on every rank), sorted; numpy
-        arrays, which forked loader workers share rather than copy (a list's ints would be touched and copied)."""
+        arrays, which forked loader workers share rather than copy (a list's ints would be touched and copied).
+
+        ``from_training``: the held-out items (``units``: singular, plural) are taken out of the training set, so at
+        most half of them are (``n // 2``; training keeps the larger share): asking for more warns, saying how many
+        were asked and taken; with one item (``where``: the folder searched) nothing can be split: an error unless
+        ``val_samples`` is 0."""
         k = min(self.val_samples, n)
+        if from_training and self.val_samples > n // 2:
+            where = f" under {where!r}" if where else ""
+            if n < 2:
+                raise ValueError(
+                    f"{self.corpus}: val_samples={self.val_samples} holds {units[1]} out of training for validation, "
+                    f"but {n} {units[n != 1]} {'was' if n == 1 else 'were'} found{where}: expected at "
+                    "least 2, so that training and validation each get one. Set val_samples: 0 (no validation) or "
+                    "point root at a larger copy."
+                )
+            k = n // 2
+            warnings.warn(
+                f"{self.corpus}: val_samples={self.val_samples} asks to hold out {self.val_samples} of the {n} "
+                f"{units[1]} found{where} for validation, which would leave training "
+                f"{max(n - self.val_samples, 0)}; holding out {k} (half, at most) and training on {n - k}. Set "
+                f"val_samples <= {k} to choose the split.",
+                stacklevel=2,
+            )
         order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).numpy()
         return np.sort(order[k:]), np.sort(order[:k])
 
@@ -267,6 +312,117 @@ class PretrainingCorpusDataModule(NonGeoDataModule):
         """The (training, validation) datasets; ``crop=False``: the selected bands at the files' size, uncropped
         (what :func:`~terratorch_specmae.datamodules.streaming.write_corpus_shards` stores)."""
         raise NotImplementedError
+
+
+SSL4EO_SPLITS = ("s2c", "s2a")
+SSL4EO_LAYOUT = (
+    "root/{split}/<7-digit location, e.g. 0000000>/<season folder, e.g. 20200305T100031_20200305T100033_T32TQM>/"
+    "B1.tif … B12.tif (root is the folder that holds the split folders 's2c' and/or 's2a')"
+)
+
+
+class SSL4EOLayoutError(DatasetNotFoundError):
+    """SSL4EO-S12's images are not where ``root`` and ``split`` say: TorchGeo's not-found error (a subclass, so
+    ``except DatasetNotFoundError`` still catches it) with our message: the layout expected, what ``root`` holds,
+    and the folder that looks right where one is near."""
+
+    def __init__(self, message: str) -> None:
+        FileNotFoundError.__init__(self, message)
+
+
+def _is_location(name: str) -> bool:
+    return re.fullmatch(r"\d{7}", name) is not None
+
+
+def _entries(folder: Path, limit: int = 2000) -> list[Path]:
+    """Up to ``limit`` entries of ``folder`` (none where it is not a readable folder)."""
+    try:
+        out = []
+        for entry in folder.iterdir():
+            out.append(entry)
+            if len(out) == limit:
+                break
+        return out
+    except OSError:
+        return []
+
+
+def _holds_locations(folder: Path) -> bool:
+    """Whether ``folder`` is an SSL4EO-S12 split folder: 7-digit location folders in it."""
+    try:
+        return folder.is_dir() and any(_is_location(p.name) and p.is_dir() for p in folder.iterdir())
+    except OSError:
+        return False
+
+
+def _holds_tifs(folder: Path) -> bool:
+    return any(p.suffix.lower() in (".tif", ".tiff") and p.is_file() for p in _entries(folder, 200))
+
+
+def ssl4eo_layout_message(root: Path, split: str) -> str:
+    """Why ``root/split`` holds no SSL4EO-S12 location: the layout expected, what was found, and, where the
+    folders around ``root`` tell, the ``root`` (and ``split``) that look right."""
+    full = root.absolute()
+    expected = f"SSL4EO-S12: no {split!r} images under root {str(root)!r}; expected {SSL4EO_LAYOUT.format(split=split)}"
+    if not full.exists():
+        got = f"{full} does not exist"
+    elif not full.is_dir():
+        got = f"{full} is a file, not a folder"
+    else:
+        names = sorted(p.name for p in _entries(full, 200))
+        shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+        got = f"{full} holds {shown}" if names else f"{full} is empty"
+        if (full / split).is_dir():
+            inside = sorted(p.name for p in _entries(full / split, 200))
+            got += f"; its {split!r} folder holds no 7-digit location folders" + (
+                f" ({', '.join(inside[:5])}{', …' if len(inside) > 5 else ''})" if inside else " (it is empty)"
+            )
+    return f"{expected}, got: {got}.{_ssl4eo_suggestion(full, split)}"
+
+
+def _ssl4eo_suggestion(full: Path, split: str) -> str:
+    def root_and_split(candidate: Path, name: str) -> str:
+        if name == split or _holds_locations(candidate / split):
+            return f"root: {str(candidate)!r}"
+        if name in SSL4EO_SPLITS:
+            return f"root: {str(candidate)!r} with split: {name!r}"
+        return f"root: {str(candidate)!r} (its split folder there is {name!r}; this reader expects {split!r})"
+
+    if not full.is_dir():
+        return ""
+    others = [s for s in SSL4EO_SPLITS if s != split and _holds_locations(full / s)]
+    if others:
+        return f" root is right but holds {others[0]!r}, not {split!r}: set split: {others[0]!r}."
+    # too deep: root is a split folder, a location folder or a season folder
+    parents = full.parents
+    if _holds_locations(full):
+        return f" root looks like a split folder (it holds location folders), one level too deep: set " \
+               f"{root_and_split(full.parent, full.name)}."
+    seasons = [p for p in _entries(full, 50) if p.is_dir()]
+    if len(parents) >= 2 and any(_holds_tifs(p) for p in seasons[:5]):
+        return f" root looks like one location's folder, two levels too deep: set " \
+               f"{root_and_split(parents[1], parents[0].name)}."
+    if len(parents) >= 3 and _holds_tifs(full):
+        return f" root looks like one season's folder (band files in it), three levels too deep: set " \
+               f"{root_and_split(parents[2], parents[1].name)}."
+    # too shallow: the corpus root is a folder or two below root
+    level, budget = [full], 2000
+    for depth in (1, 2):
+        below = []
+        for folder in level:
+            for child in _entries(folder, budget):
+                budget -= 1
+                if not child.is_dir():
+                    continue
+                for name in (split, *[s for s in SSL4EO_SPLITS if s != split]):
+                    if (child / name).is_dir() and _holds_locations(child / name):
+                        too = "one level" if depth == 1 else "two levels"
+                        return f" root looks {too} too shallow: set {root_and_split(child, name)}."
+                below.append(child)
+            if budget <= 0:
+                return ""
+        level = below
+    return ""
 
 
 class SSL4EOS12Images(SSL4EOS12):
@@ -333,9 +489,12 @@ class SSL4EOS12Images(SSL4EOS12):
         if self.listing is not None:
             return
         folder = Path(self.root) / self.split
-        if folder.is_dir() and any(re.fullmatch(r"\d{7}", p.name) and p.is_dir() for p in folder.iterdir()):
+        if _holds_locations(folder):
             return
-        super()._verify()
+        try:
+            super()._verify()
+        except DatasetNotFoundError:
+            raise SSL4EOLayoutError(ssl4eo_layout_message(Path(self.root), self.split)) from None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -350,8 +509,9 @@ class SSL4EOS12Images(SSL4EOS12):
             path = directory / f"{ssl4eo_file_band(band)}.tif"
             if not path.exists():
                 raise FileNotFoundError(f"SSL4EO-S12: {path} is missing (band {band} of {directory}).")
-            with rasterio.open(path) as f:  # TorchGeo's read: every band at 264 × 264 px
-                channels.append(f.read(1, out_shape=(self.size, self.size)).astype(np.float32))
+            # TorchGeo's read: every band at 264 × 264 px
+            channels.append(read_raster(path, lambda f: f.read(1, out_shape=(self.size, self.size)).astype(np.float32),
+                                        "SSL4EO-S12", f"band {band}'s file"))  # fmt: skip
         sample = {"image": torch.from_numpy(np.stack(channels))}
         return self.transforms(sample) if self.transforms is not None else sample
 
@@ -363,6 +523,14 @@ class SSL4EOS12PretrainDataModule(PretrainingCorpusDataModule):
     each image once); ``"random"`` — one random season per location each time it is drawn (an
     epoch is one image per location; SSL4EO-S12's own season-as-augmentation). ``val_samples``
     locations (a seeded draw) are held out for the validation loss, all their seasons.
+
+    The held-out locations come out of training, so at most half of the locations found are held out: on a
+    small copy (fewer than ``2 × val_samples`` locations, e.g. the default 256 on a 300-location shard)
+    ``n // 2`` are, with a warning that names ``val_samples`` and says how many were asked and taken;
+    a copy of one location cannot be split, which is an error unless ``val_samples`` is 0 (no validation).
+
+    ``root`` is the folder that holds the split folders (``root/s2c/0000000/<season>/B1.tif``); a ``root``
+    a level or more too deep or too shallow is an error naming the layout and the folder that looks right.
     """
 
     corpus = "SSL4EO-S12"
@@ -398,7 +566,7 @@ class SSL4EOS12PretrainDataModule(PretrainingCorpusDataModule):
         train = SSL4EOS12Images(**args, seasons=self.seasons, transforms=self.transforms(True, self.band_names, crop))
         val = SSL4EOS12Images(**args, seasons="all", transforms=self.transforms(False, self.band_names, crop),
                               listing=train.listing)  # one scan of the folder  # fmt: skip
-        _, val_locations = self.held_out(len(train.locations))
+        _, val_locations = self.held_out(len(train.locations), True, ("location", "locations"), str(train.folder))
         train_ids = np.flatnonzero(~np.isin(train.samples[:, 0], val_locations))
         val_ids = np.flatnonzero(np.isin(val.samples[:, 0], val_locations))
         return Subset(train, train_ids), Subset(val, val_ids)
@@ -410,7 +578,8 @@ class BigEarthNetPretrainDataModule(PretrainingCorpusDataModule):
     Trains on the ``train_splits`` (default TorchGeo's ``train`` list; add ``val``/``test`` to
     pretrain on every patch, then validate on held-out training patches) and validates on
     ``val_samples`` patches (a seeded draw) of the ``val`` list (or of the training patches when
-    ``val`` is among ``train_splits``). Labels are not read into the batch.
+    ``val`` is among ``train_splits``; then at most half of the patches are held out, with a warning
+    if ``val_samples`` asks for more, as SSL4EO-S12's locations). Labels are not read into the batch.
     """
 
     corpus = "BigEarthNet (Sentinel-2)"
@@ -448,7 +617,8 @@ class BigEarthNetPretrainDataModule(PretrainingCorpusDataModule):
         if "val" in self.train_splits:  # validate on held-out training patches
             evals = [split(s, False) for s in self.train_splits]
             evaluation = evals[0] if len(evals) == 1 else torch.utils.data.ConcatDataset(evals)
-            train_ids, val_ids = self.held_out(len(train))
+            train_ids, val_ids = self.held_out(len(train), True, ("patch", "patches"),
+                                              str(self.kwargs.get("root")))
             return Subset(train, train_ids), Subset(evaluation, val_ids)
         val = split("val", False)
         _, val_ids = self.held_out(len(val))
