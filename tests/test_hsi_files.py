@@ -1,13 +1,14 @@
 """HSI benchmark files as their users download them (fake files in the real layouts, tests/data/hsi)."""
 
 import pickle
+import re
 
 import numpy as np
 import pytest
 import rasterio
 import torch
 from data.hsi.data import OUC, make_envi, make_hong, make_houston2013, make_ouc, write_mat
-from scipy.io import loadmat
+from scipy.io import loadmat, savemat
 
 from terratorch_specmae.datamodules.hsi_files import open_scene, read_pixel_index
 from terratorch_specmae.datamodules.hsi_pixels import HSIPixelDataModule
@@ -394,3 +395,63 @@ def test_a_matlab_cube_stored_bands_first_is_refused_or_read_with_axis_order(fil
     np.testing.assert_array_equal(read, cube.transpose(2, 0, 1).astype(np.float32))
     rows = open_scene(band_first, axis_order="CHW").read(slice(3, 9), slice(2, 7))
     np.testing.assert_array_equal(rows, cube[3:9, 2:7].transpose(2, 0, 1).astype(np.float32))
+
+
+# ---- MATLAB files cut short or damaged in a download or copy
+
+_MAT_FIX = r"download or copy it again and check that its size \(or checksum\) matches the source's\."
+
+
+def _two_arrays(tmp_path, layout: str):
+    """A .mat file of a label map and, last, an HSI cube: v5 compressed, v5 uncompressed, or v7.3 (HDF5)."""
+    rng = np.random.default_rng(0)
+    arrays = {"gt": rng.integers(0, 7, (20, 30)).astype(np.uint8), "hsi": rng.random((20, 30, 8))}
+    path = tmp_path / f"whole_{layout}.mat"
+    if layout == "v5_uncompressed":  # whosmat lists the arrays before the cut and stops there, silently
+        savemat(path, arrays)
+    else:
+        write_mat(path, arrays, v73=layout == "v73")
+    assert open_scene(f"{path}:hsi").shape == (8, 20, 30)
+    return path
+
+
+@pytest.mark.parametrize("layout", ["v5", "v5_uncompressed", "v73"])
+def test_a_truncated_matlab_file_is_refused_naming_its_path_size_and_the_fix(tmp_path, layout):
+    """A .mat file cut to half its bytes gives a ValueError naming the file, its size and how far its structure
+    runs, and says to download or copy it again (not scipy's "could not read bytes", h5py's "Unable to
+    synchronously open file", or "has no array 'hsi'" for a v5 file cut inside its last array)."""
+    whole = _two_arrays(tmp_path, layout)
+    cut = tmp_path / f"cut_{layout}.mat"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    message = (
+        rf"MATLAB file '{re.escape(str(cut))}' looks truncated: it holds {cut.stat().st_size:,} bytes, but "
+        rf".* runs to byte {whole.stat().st_size:,}\. .*{_MAT_FIX}"
+    )
+    for key in ("hsi", "gt"):
+        with pytest.raises(ValueError, match=message):
+            open_scene(f"{cut}:{key}")
+    with pytest.raises(ValueError, match=message):
+        HSIPixelDataModule(f"{cut}:hsi", labels_path=f"{whole}:gt").setup("fit")
+    with pytest.raises(ValueError, match=message):
+        HSIPixelDataModule(f"{whole}:hsi", labels_path=f"{cut}:gt").setup("fit")
+    header_only = tmp_path / f"header_{layout}.mat"  # cut inside the 128-byte header / the 512-byte user block
+    header_only.write_bytes(whole.read_bytes()[:100])
+    with pytest.raises(ValueError, match=rf"MATLAB file '{re.escape(str(header_only))}' looks truncated: it holds 100 "
+                       rf"bytes, but a MATLAB (v5 file starts with a 128-byte header|v7.3 \(HDF5\) file holds its HDF5 "
+                       rf"data after byte 512)\. .*{_MAT_FIX}"):  # fmt: skip
+        open_scene(header_only)
+
+
+@pytest.mark.parametrize("layout", ["v5", "v73"])
+def test_a_damaged_compressed_matlab_file_is_refused_naming_its_path(tmp_path, layout):
+    """Bytes overwritten inside a compressed array: the reader's error, named as a corrupt file with its size."""
+    whole = _two_arrays(tmp_path, layout)
+    data = bytearray(whole.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = b"\xff" * 64
+    damaged = tmp_path / f"damaged_{layout}.mat"
+    damaged.write_bytes(bytes(data))
+    reader = "h5py" if layout == "v73" else "scipy.io"
+    with pytest.raises(ValueError, match=rf"MATLAB file '{re.escape(str(damaged))}' looks corrupt: {reader} cannot "
+                       rf"read it \(.+\); the file holds {len(data):,} bytes\. .*{_MAT_FIX}"):  # fmt: skip
+        open_scene(f"{damaged}:hsi").read()

@@ -1,5 +1,8 @@
 """The HSI pixel-patch datamodule on a generated scene written as GeoTIFFs."""
 
+import re
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import rasterio
@@ -112,3 +115,79 @@ def test_pixel_classification_beats_chance_reports_kappa_and_maps_the_scene(tmp_
     agreement = (classes == scene.classes).mean()  # against the complete class map, labelled or not
     assert agreement > majority + 0.2, agreement
     assert torch.isfinite(torch.tensor(metrics["test/loss"]))
+
+
+def _labels_with_255(scene, paths, folder, extra: dict[int, int] | None = None):
+    """labels.tif with 255 (no nodata declared) on 5 train, 3 test and 12 unlabelled pixels, plus ``extra``
+    (value → count) on further train pixels; returns the file and the labels written."""
+    labels = scene.labels.copy()
+    train, test, unlabelled = (np.argwhere(scene.split == s) for s in (1, 2, 0))
+    for px in (train[:5], test[:3], unlabelled[:12]):
+        labels[px[:, 0], px[:, 1]] = 255
+    start = 5
+    for value, count in (extra or {}).items():
+        px = train[start : start + count]
+        labels[px[:, 0], px[:, 1]] = value
+        start += count
+    folder.mkdir(exist_ok=True)
+    path = folder / "labels_255.tif"
+    with rasterio.open(paths["labels"]) as src, rasterio.open(path, "w", **src.profile) as dst:
+        assert src.nodata is None
+        dst.write(labels[None].astype(src.dtypes[0]))
+    return path, labels
+
+
+def test_a_label_beyond_the_classes_is_refused_naming_file_values_and_label_nodata(scene_files, tmp_path):
+    """255 in a label raster (an 'unlabelled' value) would be class 254 and fail in the loss as "IndexError:
+    Target 254 is out of bounds"; it is refused when the classes are known: from the num_classes option, or from
+    the model the trainer attached (PixelClassificationTask's model_args.num_classes)."""
+    import lightning.pytorch as pl
+
+    from terratorch_specmae.tasks import PixelClassificationTask
+
+    scene, paths = scene_files
+    marked, _ = _labels_with_255(scene, paths, tmp_path)
+    name = re.escape(repr(str(marked)))
+    with pytest.raises(ValueError, match=rf"^label raster {name} holds 20 pixels with labels beyond the 6 classes "
+                       r"\(num_classes: 6\): 255 \(20 pixels\); expected 0 \(unlabelled\) or 1…6 \(the model's "
+                       r"classes 0…5, shifted by one\)\. If 255 marks unlabelled pixels, set the datamodule's "
+                       r"label_nodata: 255 \(those pixels are then left out\); if there are more classes, raise "
+                       r"num_classes\.$"):  # fmt: skip
+        module(paths, labels_path=str(marked), num_classes=6).setup("fit")
+    task = PixelClassificationTask(
+        model_args={"backbone": "ssmae_base", "backbone_bands": scene.band_names + ["DSM"], "backbone_embed_dim": 64,
+                    "backbone_num_heads": 4, "decoder": "IdentityDecoder", "num_classes": 6},
+        model_factory="EncoderDecoderFactory",
+    )  # fmt: skip
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path)  # fmt: skip
+    with pytest.raises(ValueError, match=rf"^label raster {name} holds 20 pixels with labels beyond the 6 classes "
+                       r"\(model_args\.num_classes: 6\): 255 \(20 pixels\);.* label_nodata: 255 .* raise "
+                       r"model_args\.num_classes\.$"):  # fmt: skip
+        trainer.fit(task, datamodule=module(paths, labels_path=str(marked)))
+    skipping = PixelClassificationTask(model_args=task.hparams["model_args"], model_factory="EncoderDecoderFactory",
+                                       ignore_index=254)  # fmt: skip
+    dm = module(paths, labels_path=str(marked))
+    dm.trainer = SimpleNamespace(lightning_module=skipping)  # what Trainer.fit attaches before setup
+    dm.setup("fit")  # 255 → class 254: the loss and metrics skip it
+    assert dm.num_classes == 6 and 254 in np.concatenate([d.labels for d in dm.datasets.values()])
+
+
+def test_label_nodata_leaves_its_pixels_out_of_every_set(scene_files, tmp_path):
+    """label_nodata: 255 reads those pixels as unlabelled: no train, val or test sample holds one, the classes
+    served stay 0…5; a value beyond the classes other than label_nodata is still refused."""
+    scene, paths = scene_files
+    marked, labels = _labels_with_255(scene, paths, tmp_path)
+    dm = module(paths, labels_path=str(marked), label_nodata=255, num_classes=6)
+    dm.setup("fit")
+    served = {(r, c) for d in dm.datasets.values() for r, c in zip(d.rows.tolist(), d.cols.tolist(), strict=True)}
+    assert not served & set(map(tuple, np.argwhere(labels == 255).tolist()))
+    assert len(served) == ((scene.split > 0) & (labels != 255)).sum() == (scene.split > 0).sum() - 8
+    classes = np.concatenate([d.labels for d in dm.datasets.values()])
+    assert classes.min() == 0 and classes.max() == 5 and dm.num_classes == 6
+    sample = dm.datasets["test"][0]
+    assert sample["label"] == scene.labels[sample["row"], sample["col"]] - 1
+    with_seven, _ = _labels_with_255(scene, paths, tmp_path / "seven", {7: 3, 9: 1})
+    with pytest.raises(ValueError, match=rf"label raster {re.escape(repr(str(with_seven)))} holds 4 pixels with labels "
+                       r"beyond the 6 classes \(num_classes: 6\): 7 \(3 pixels\), 9 \(1 pixel\);"):  # fmt: skip
+        module(paths, labels_path=str(with_seven), label_nodata=255, num_classes=6).setup("fit")

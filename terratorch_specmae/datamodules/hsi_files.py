@@ -21,14 +21,17 @@ What cannot be read correctly is refused rather than read wrong: an ENVI data fi
 not what its header's bands × lines × samples × data type (+ header offset) make (a header naming
 more bands than the file holds, or the wrong data type), float data whose values are mostly
 non-finite or beyond 1e10 (a wrong ``byte order``), and wavelengths outside 200–15,000 nm or
-repeating a band name (a unit mistake, named) — :func:`check_wavelengths`. :func:`read_pixel_index` reads SS-MAE-style split files:
-``N × 2`` arrays of 0-based ``(row, column)`` pixel coordinates.
+repeating a band name (a unit mistake, named) — :func:`check_wavelengths` —, and a ``.mat`` file shorter
+than its own structure says (a download or copy cut short) or that its reader cannot parse, named with its path
+and size. :func:`read_pixel_index` reads SS-MAE-style split files: ``N × 2`` arrays of 0-based ``(row, column)``
+pixel coordinates.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import struct
 import warnings
 from pathlib import Path
 
@@ -44,6 +47,11 @@ _NANOMETRES = {"nanometers", "nanometer", "nanometre", "nanometres", "nm"}
 WAVELENGTH_RANGE_NM = (200.0, 15_000.0)  # UV to thermal infrared: any optical band of an EO sensor
 AXIS_ORDERS = ("HWC", "CHW")
 GARBLED_LIMIT = 1e10  # float reflectance / radiance never comes near this; a wrong byte order often does
+MAT_DAMAGE_FIX = (
+    "An interrupted or faulty download or copy leaves such files: download or copy it again and check that its "
+    "size (or checksum) matches the source's."
+)
+_MI_COMPRESSED = 15  # MATLAB v5 data type of a zlib-compressed element (not padded to 8 bytes)
 
 
 def wavelength_name(nm: float) -> str:
@@ -296,20 +304,19 @@ class MatScene(Scene):
     def read(self, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
         r0, r1, c0, c1 = _window(rows, cols, self.height, self.width)
         if self.v73:
-            import h5py
-
             if self._file is None or self._pid != os.getpid():  # a forked DataLoader worker opens its own handle
-                self._file, self._pid = h5py.File(self.path, "r"), os.getpid()
-            data = self._file[self.key]
-            if data.ndim == 3 and self.axis_order == "CHW":  # MATLAB C × H × W: h5py sees [W, H, C]
-                return np.asarray(data[c0:c1, r0:r1, :], dtype=np.float32).transpose(2, 1, 0)
-            window = data[c0:c1, r0:r1] if data.ndim == 2 else data[:, c0:c1, r0:r1]  # [(C,) W, H]
-            window = np.asarray(window, dtype=np.float32)
+                self._file, self._pid = open_hdf5(self.path), os.getpid()
+            try:
+                data = self._file[self.key]
+                if data.ndim == 3 and self.axis_order == "CHW":  # MATLAB C × H × W: h5py sees [W, H, C]
+                    return np.asarray(data[c0:c1, r0:r1, :], dtype=np.float32).transpose(2, 1, 0)
+                window = data[c0:c1, r0:r1] if data.ndim == 2 else data[:, c0:c1, r0:r1]  # [(C,) W, H]
+                window = np.asarray(window, dtype=np.float32)
+            except OSError as error:  # a chunk or an object header that does not decode
+                raise corrupt_mat_error(self.path, "h5py", error) from error
             return window.T[None] if window.ndim == 2 else window.transpose(0, 2, 1)
         if self._array is None:
-            from scipy.io import loadmat
-
-            array = loadmat(self.path, variable_names=[self.key])[self.key]
+            array = load_mat_v5(self.path, self.key)
             if array.ndim == 3 and self.axis_order == "CHW":
                 array = array.transpose(1, 2, 0)
             self._array = array[:, :, None] if array.ndim == 2 else array  # H × W × C
@@ -346,11 +353,15 @@ def envi_data_file(header: Path) -> Path:
 
 
 def read_class_raster(
-    path: str | Path, reference: Scene, what: str = "label raster", allowed: set[int] | None = None
+    path: str | Path,
+    reference: Scene,
+    what: str = "label raster",
+    allowed: set[int] | None = None,
+    unlabelled: int | None = None,
 ) -> np.ndarray:
     """An ``H × W`` integer raster (class labels, 0 = unlabelled; or a 1/2 split) on ``reference``'s grid
-    (size, and georeference where both have one). The raster's nodata value reads as 0; ``allowed``
-    restricts the values."""
+    (size, and georeference where both have one). The raster's nodata value, and the value ``unlabelled``,
+    read as 0; ``allowed`` restricts the values."""
     scene = open_scene(path)
     try:
         if scene.shape[0] != 1 or scene.shape[1:] != reference.shape[1:]:
@@ -371,6 +382,8 @@ def read_class_raster(
         scene.close()
     if nodata is not None:
         values = np.where(np.isnan(values), 0, values)  # nodata: unlabelled
+    if unlabelled is not None:
+        values = np.where(values == unlabelled, 0, values)
     if not np.isfinite(values).all() or (values != np.round(values)).any() or values.min() < 0:
         raise ValueError(f"{what} {str(path)!r} holds values that are not non-negative integers (or NaN).")
     values = values.astype(np.int64)
@@ -380,23 +393,109 @@ def read_class_raster(
     return values
 
 
+def truncated_mat_error(path: Path, detail: str) -> ValueError:
+    """The error for a MATLAB file shorter than its structure says; ``detail`` says how far the structure runs."""
+    return ValueError(
+        f"MATLAB file {str(path)!r} looks truncated: it holds {path.stat().st_size:,} bytes, but {detail}. "
+        f"{MAT_DAMAGE_FIX}"
+    )
+
+
+def corrupt_mat_error(path: Path, reader: str, error: Exception) -> ValueError:
+    """The error for a MATLAB file of the right length that ``reader`` cannot parse."""
+    return ValueError(
+        f"MATLAB file {str(path)!r} looks corrupt: {reader} cannot read it ({type(error).__name__}: {error}); "
+        f"the file holds {path.stat().st_size:,} bytes. {MAT_DAMAGE_FIX}"
+    )
+
+
+def check_mat_length(path: Path) -> bool:
+    """Whether ``path`` starts with a MATLAB v5 header (version 0x0100 and the endian mark in bytes 124–127);
+    raises when the file ends before its last data element does (each element's tag gives its length), or
+    inside the header, or is a v7.3 header without its HDF5 part (called where h5py found none). Other files
+    pass (scipy then names what they are not)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(128)
+        if header.startswith(b"MATLAB 7.3"):  # no HDF5 signature after the 512-byte user block
+            raise truncated_mat_error(path, "a MATLAB v7.3 (HDF5) file holds its HDF5 data after byte 512")
+        if len(header) < 128:
+            if header.startswith(b"MATLAB"):
+                raise truncated_mat_error(path, "a MATLAB v5 file starts with a 128-byte header")
+            return False
+        endian = {b"IM": "<", b"MI": ">"}.get(header[126:128])
+        if endian is None or struct.unpack(endian + "H", header[124:126])[0] != 0x0100:
+            return False
+        position = 128
+        while position < size:
+            f.seek(position)
+            tag = f.read(8)
+            if len(tag) < 8:
+                if tag.strip(b"\0"):
+                    raise truncated_mat_error(
+                        path, f"the tag of the array stored from byte {position:,} runs to byte {position + 8:,}"
+                    )
+                break  # trailing zero padding
+            kind, length = struct.unpack(endian + "II", tag)
+            if kind >> 16:  # small data element: the data sit in the tag
+                position += 8
+                continue
+            end = position + 8 + length
+            if end > size:
+                raise truncated_mat_error(path, f"the array stored from byte {position:,} runs to byte {end:,}")
+            position = end + (0 if kind == _MI_COMPRESSED else -length % 8)
+    return True
+
+
+def open_hdf5(path: Path):
+    """``h5py.File(path, "r")``; a truncated or unreadable file is a ValueError naming the path and what to do."""
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        if isinstance(error, PermissionError) or re.search(r"\block", str(error)):  # the file may be fine
+            raise
+        found = re.search(r"truncated file: .*stored_eof = (\d+)", str(error))
+        if found:
+            detail = f"its HDF5 (v7.3) structure runs to byte {int(found[1]):,}"
+            raise truncated_mat_error(path, detail) from error
+        raise corrupt_mat_error(path, "h5py", error) from error
+
+
+def load_mat_v5(path: Path, key: str) -> np.ndarray:
+    """Array ``key`` of a MATLAB v5/v7 file (checked by :func:`check_mat_length`, through :func:`mat_variables`)
+    through scipy; data it cannot parse are a ValueError naming the file."""
+    from scipy.io import loadmat
+
+    try:
+        return loadmat(path, variable_names=[key])[key]
+    except MemoryError:
+        raise
+    except Exception as error:  # scipy raises several types (OSError, ValueError, zlib.error …) for damaged data
+        raise corrupt_mat_error(path, "scipy.io", error) from error
+
+
 def mat_variables(path: str | Path) -> dict[str, tuple[int, ...]]:
     """Array name → MATLAB shape (``H, W[, C]``) in a MATLAB file (v5/v7 or v7.3), without reading the arrays."""
     import h5py
 
     path = Path(path)
     if h5py.is_hdf5(path):
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path) as f:
             return {
                 name: tuple(reversed(item.shape))  # column-major: h5py's shape is MATLAB's reversed
                 for name, item in f.items()
                 if isinstance(item, h5py.Dataset) and not name.startswith("#")
             }
+    is_v5 = check_mat_length(path)
     from scipy.io import whosmat
 
     try:
         listed = whosmat(path)
     except Exception as error:  # scipy raises several types for files that are not MATLAB files
+        if is_v5:  # a MATLAB v5 header, whole, yet unreadable
+            raise corrupt_mat_error(path, "scipy.io", error) from error
         raise ValueError(f"Cannot read {str(path)!r} as a MATLAB .mat file: {error}") from error
     return {name: tuple(shape) for name, shape, kind in listed if kind not in ("struct", "cell", "char")}
 
@@ -415,12 +514,13 @@ def read_pixel_index(path: str | Path, key: str, shape: tuple[int, int]) -> np.n
     if key not in keys:
         raise ValueError(f"{str(path)!r} has no array {key!r}; it holds {keys}.")
     if h5py.is_hdf5(path):
-        with h5py.File(path, "r") as f:
-            index = np.asarray(f[key]).T
+        with open_hdf5(path) as f:
+            try:
+                index = np.asarray(f[key]).T
+            except OSError as error:  # a chunk that does not decompress
+                raise corrupt_mat_error(path, "h5py", error) from error
     else:
-        from scipy.io import loadmat
-
-        index = loadmat(path, variable_names=[key])[key]
+        index = load_mat_v5(path, key)
     if index.ndim != 2 or index.shape[1] != 2:
         raise ValueError(f"{str(path)!r}:{key} has shape {index.shape}; expected N × 2 (row, column) pixel coordinates.")
     index = index.astype(np.int64)

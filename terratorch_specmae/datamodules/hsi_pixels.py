@@ -82,6 +82,10 @@ class WindowPatches(PixelPatches):
         return np.ascontiguousarray((np.pad(window, pads, mode="edge") - self.means) * self.scales, dtype=np.float32)
 
 
+def _pixels(count: int) -> str:
+    return f"{count} pixel{'' if count == 1 else 's'}"
+
+
 def nonfinite_error(count: int, band: int, row: int, col: int) -> ValueError:
     """The error for ``count`` NaN/nodata values in the stacked input, the first at ``band``, ``row``, ``col``."""
     return ValueError(
@@ -132,7 +136,7 @@ class HSIPixelDataModule(pl.LightningDataModule):
     Args:
         hsi_path: the hyperspectral scene (bands in file order).
         aux_paths: auxiliary rasters (SAR, DSM, LiDAR …) on the same grid, stacked after the HSI bands.
-        labels_path: class raster, 0 = unlabelled, 1…K = classes (the model sees 0…K−1). Without
+        labels_path: class raster, 0 (or ``label_nodata``) = unlabelled, 1…K = classes (the model sees 0…K−1). Without
             it the module serves unlabelled patches of every pixel, for pretraining.
         test_labels_path: a second class raster holding the test pixels (Hong et al.'s
             ``TrainImage``/``TestImage``, the ``TRLabel``/``TSLabel`` layout); ``labels_path`` then
@@ -156,6 +160,14 @@ class HSIPixelDataModule(pl.LightningDataModule):
         axis_order: how a MATLAB HSI cube is stored: ``"HWC"`` (rows, columns, bands: every HSI
             benchmark's files) or ``"CHW"`` (bands first). A cube whose stated wavelengths match another
             axis than its bands is refused, naming this option.
+        num_classes: the number of classes K the label rasters may hold (1…K). Not given: the attached
+            model's ``model_args["num_classes"]`` where the trainer's module has one (TerraTorch's
+            ClassificationTask, PixelClassificationTask), else the largest label (no check). A label beyond K
+            is refused, naming the file, its values and pixel counts, rather than failing in the loss; a model
+            ``ignore_index`` i ≥ 0 lets the value i + 1 through (the loss skips it).
+        label_nodata: a label value that marks unlabelled pixels besides 0 (255 or 65535 in many ground-truth
+            files; −1): such pixels read as 0 and are in no train, val or test set. A raster's own nodata
+            value (GeoTIFF) already reads as 0.
 
     Every raster must share the HSI's size (and georeference, where both have one); NaN or nodata
     pixels are an error. ``predict`` yields every pixel of the scene in row-major order (see
@@ -182,6 +194,8 @@ class HSIPixelDataModule(pl.LightningDataModule):
         lazy: bool = False,
         seed: int = 0,
         axis_order: str = "HWC",
+        num_classes: int | None = None,
+        label_nodata: int | None = None,
     ) -> None:
         super().__init__()
         check_patch_size(patch_size)
@@ -201,6 +215,9 @@ class HSIPixelDataModule(pl.LightningDataModule):
         self.means, self.stds = means, stds
         self.max_pretrain_pixels, self.lazy = max_pretrain_pixels, lazy
         self.axis_order = axis_order
+        if num_classes is not None and num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1 (label rasters hold classes 1…K), got {num_classes}.")
+        self.num_classes_option, self.label_nodata = num_classes, label_nodata
         self.datasets: dict[str, PixelPatches] = {}
 
     def open_sources(self) -> list[Scene]:
@@ -320,9 +337,10 @@ class HSIPixelDataModule(pl.LightningDataModule):
 
     def _labelled_split(self, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(labels, train pixels, test pixels)``: the class raster (1…K, 0 unlabelled) and ``[N, 2]`` (row, column)."""
-        labels = read_class_raster(self.labels_path, self.reference)
+        expected = self._expected_classes()
+        labels = self._read_labels(self.labels_path, "label raster", *expected)
         if self.test_labels_path is not None:
-            test = read_class_raster(self.test_labels_path, self.reference, "test label raster")
+            test = self._read_labels(self.test_labels_path, "test label raster", *expected)
             overlap = (labels > 0) & (test > 0)
             if overlap.any():
                 row, col = np.argwhere(overlap)[0]
@@ -361,8 +379,44 @@ class HSIPixelDataModule(pl.LightningDataModule):
                 split = read_class_raster(self.split_path, self.reference, "split raster", allowed={0, 1, 2})
                 which = split[labelled[:, 0], labelled[:, 1]]
                 train_px, test_px = labelled[which == 1], labelled[which == 2]
-        self.num_classes = int(labels.max())
+        self.num_classes = expected[0] or int(labels.max())
         return labels, train_px, test_px
+
+    def _expected_classes(self) -> tuple[int | None, str, int | None]:
+        """``(K, where K comes from, a label the loss skips)``: the ``num_classes`` option, else the attached
+        model's ``model_args["num_classes"]`` (and its ``ignore_index`` + 1); K is None where neither is known."""
+        if self.num_classes_option is not None:
+            return self.num_classes_option, "num_classes", None
+        model = getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
+        hparams = getattr(model, "hparams", None) or {}
+        model_args = hparams.get("model_args") or {}
+        count = model_args.get("num_classes") if isinstance(model_args, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            return None, "", None
+        ignore = hparams.get("ignore_index")
+        skipped = ignore + 1 if isinstance(ignore, int) and not isinstance(ignore, bool) and ignore >= 0 else None
+        return count, "model_args.num_classes", skipped
+
+    def _read_labels(self, path: str, what: str, count: int | None, option: str, skipped: int | None) -> np.ndarray:
+        """A class raster (``label_nodata`` read as 0), refused where it holds a label beyond the ``count`` classes
+        (set by ``option``) other than ``skipped``."""
+        labels = read_class_raster(path, self.reference, what, unlabelled=self.label_nodata)
+        if count is None:
+            return labels
+        beyond = labels > count
+        if skipped is not None:
+            beyond &= labels != skipped
+        if not beyond.any():
+            return labels
+        values, pixels = np.unique(labels[beyond], return_counts=True)
+        listed = ", ".join(f"{v} ({_pixels(n)})" for v, n in zip(values[:5].tolist(), pixels[:5].tolist(), strict=True))
+        listed += f" and {len(values) - 5} more values" if len(values) > 5 else ""
+        raise ValueError(
+            f"{what} {path!r} holds {_pixels(int(beyond.sum()))} with labels beyond the {count} classes ({option}: "
+            f"{count}): {listed}; expected 0 (unlabelled) or 1…{count} (the model's classes 0…{count - 1}, shifted by "
+            f"one). If {values[-1]} marks unlabelled pixels, set the datamodule's label_nodata: {values[-1]} (those "
+            f"pixels are then left out); if there are more classes, raise {option}."
+        )
 
     @staticmethod
     def _is_index_file(path: str) -> bool:
