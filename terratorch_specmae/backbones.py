@@ -243,22 +243,46 @@ def weights_architecture(entry: PretrainedCfg | None, given: dict) -> dict:
     return {k: v for k, v in defaults.items() if k not in given}
 
 
-def factory_necks() -> list | None:
-    """The ``necks`` of the TerraTorch ``EncoderDecoderFactory.build_model`` call building this backbone, if any.
+def factory_call() -> dict | None:
+    """The arguments of the TerraTorch ``EncoderDecoderFactory.build_model`` call building this backbone, if any.
 
-    Read from that call's frame: the factory hands its backbone no word of the neck chain, and a
-    neck chain that reshapes unfolded cube tokens is only visible there. None when the backbone is
-    built another way (directly, by another factory)."""
+    Read from that call's frame: the factory hands its backbone no word of the neck chain or of the
+    decoder's options, and what is wrong with them together is only visible there. None when the
+    backbone is built another way (directly, by another factory)."""
     frame = inspect.currentframe()
     try:
         while frame is not None:
-            if frame.f_code.co_name == "build_model" and "necks" in frame.f_locals and "backbone" in frame.f_locals:
-                necks = frame.f_locals["necks"]
-                return list(necks) if isinstance(necks, list | tuple) else None
+            names = frame.f_locals
+            if frame.f_code.co_name == "build_model" and "necks" in names and "backbone" in names:
+                return dict(names)
             frame = frame.f_back
         return None
     finally:
         del frame
+
+
+def check_factory_options(call: dict) -> None:
+    """Refuse decoder and head options that arrive as text but mean numbers or lists.
+
+    A command-line override of an entry of ``model_args`` (``--model.init_args.model_args.decoder_channels=64``)
+    reaches TerraTorch as the string ``"64"`` (``model_args`` is an untyped dict); our backbone reads
+    its own ``backbone_*`` options as YAML, but the decoder takes the string as given and fails far
+    from the cause (``not all arguments converted during string formatting``)."""
+    options = {**call.get("kwargs", {}), "num_classes": call.get("num_classes"), "num_outputs": call.get("num_outputs")}
+    for name, value in options.items():
+        if not isinstance(value, str) or name.startswith("backbone_") or name.endswith("path"):
+            continue
+        try:
+            meant = yaml.safe_load(value)
+        except yaml.YAMLError:
+            continue
+        if isinstance(meant, int | float | list | dict) and not isinstance(meant, bool):
+            raise ValueError(
+                f"model_args.{name} is the string {value!r}, expected {type(meant).__name__} {meant!r}: a command-line "
+                f"override of a model_args entry (--model.init_args.model_args.{name}=…) arrives as text, and "
+                "TerraTorch's decoder takes it as given. Write it in the config file's model_args instead "
+                f"({name}: {meant!r})."
+            )
 
 
 def check_neck_chain(model: SpectralViT, necks: list | None) -> None:
@@ -334,7 +358,10 @@ def build_backbone(
     entry = catalogue_weights(variant, pretrained, pretrained_tag, load)
     kwargs = {**weights_architecture(entry, kwargs), **kwargs}
     model = SpectralViT(**{**VIT_SIZES[size], **FAMILIES[family]["encoder"], **kwargs})
-    check_neck_chain(model, factory_necks())
+    call = factory_call()
+    if call is not None:
+        check_neck_chain(model, call.get("necks"))
+        check_factory_options(call)
     return finish(model, variant, pretrained, load, run, entry)
 
 

@@ -260,3 +260,14 @@ def test_embeddings_without_predict_output_dir_fail_after_the_first_batch(tmp_pa
             f"--trainer.default_root_dir={out}",
         )  # fmt: skip
     assert (out / "layer_00" / f"{chip.stem}_embedding.tif").is_file()  # the task wrote; the writer then failed
+
+
+@pytest.mark.parametrize(("value", "meant"), [("64", "int 64")])
+def test_decoder_options_given_as_text_on_the_command_line_name_the_argument(value, meant):
+    """--model.init_args.model_args.decoder_channels=64 reaches TerraTorch as the string '64' (model_args is an
+    untyped dict); UperNet failed with "not all arguments converted during string formatting"."""
+    with pytest.raises(ValueError, match=rf"model_args\.decoder_channels is the string '{re.escape(value)}', "
+                                         rf"expected {meant}: a command-line override of a model_args entry"):
+        _build("-c", "configs/specmae_seg.yaml", f"--model.init_args.model_args.decoder_channels={value}")
+    with pytest.raises(ValueError, match=r"model_args\.num_classes is the string '3', expected int 3"):
+        _build("-c", "configs/specmae_seg.yaml", "--model.init_args.model_args.num_classes=3")
