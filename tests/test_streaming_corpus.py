@@ -5,11 +5,15 @@ clear errors. The object-storage path is the same reader with a URL (LitData's d
 
 from __future__ import annotations
 
+import inspect
 import json
 import multiprocessing
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -338,3 +342,78 @@ def test_a_validation_split_written_with_other_bands_is_refused_not_read_under_t
     datamodule = StreamingCorpusDataModule(str(copy), batch_size=1)
     with pytest.raises(ValueError, match=r"copy/val: its index.json names bands \[.*\], the training split's \[.*\]"):
         datamodule.setup("fit")
+
+
+def damage(chunk: Path, how: str) -> None:
+    """Delete ``chunk`` or cut it to half its bytes (an interrupted copy)."""
+    if how == "missing":
+        chunk.unlink()
+    else:
+        chunk.write_bytes(chunk.read_bytes()[: chunk.stat().st_size // 2])
+
+
+def damage_message(chunk: Path, how: str, expected: int) -> str:
+    start = rf"Shard chunk {re.escape(str(chunk))} is {how}: .*train/index.json lists"
+    if how == "missing":
+        return rf"{start} it with {expected} bytes \(chunk_bytes\), found no file"
+    return rf"{start} {expected} bytes \(chunk_bytes\), the file holds {expected // 2}\."
+
+
+@pytest.mark.parametrize("how", ["missing", "truncated"])
+def test_a_missing_or_truncated_chunk_is_named_when_the_shards_are_opened_and_when_it_is_read(shards, tmp_path, how):
+    """A chunk file the index lists that is not there at its listed size (chunk_bytes): named with both sizes when
+    the local split is opened, and when it is read after going missing (not LitData's wait timeout)."""
+    out, _ = shards
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    listed = json.loads((copy / "train" / "index.json").read_text())["chunks"][-1]
+    chunk, expected = copy / "train" / listed["filename"], listed["chunk_bytes"]
+    error = FileNotFoundError if how == "missing" else ValueError
+    saved = chunk.read_bytes()
+    damage(chunk, how)
+    with pytest.raises(error, match=damage_message(chunk, how, expected)):
+        StreamingCorpusDataModule(str(copy), batch_size=1)
+    chunk.write_bytes(saved)
+    dm = StreamingCorpusDataModule(str(copy), img_size=16, batch_size=1)
+    dm.setup("fit")
+    damage(chunk, how)  # after the check: the read names it
+    with pytest.raises(error, match=damage_message(chunk, how, expected)):
+        images(dm.train_dataloader())
+
+
+@pytest.mark.parametrize("where", ["storage_options", "AWS_ENDPOINT_URL"])
+def test_an_unreachable_s3_endpoint_is_named_within_the_connect_timeout_not_retried_for_ever(
+    tmp_path, monkeypatch, where
+):
+    """LitData's S3 client retries ~1,000 times: an endpoint that does not answer (a closed local port) is given up
+    on after connect_timeout_s, with an error naming it and the URL."""
+    pytest.importorskip("boto3")
+    from terratorch_specmae.datamodules.streaming import CONNECT_TIMEOUT_S
+
+    assert inspect.signature(StreamingCorpusDataModule).parameters["connect_timeout_s"].default == CONNECT_TIMEOUT_S
+    assert f"{CONNECT_TIMEOUT_S:g} s" in StreamingCorpusDataModule.__doc__
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}"
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    options = {"storage_options": {"endpoint_url": endpoint}} if where == "storage_options" else {}
+    if where == "AWS_ENDPOINT_URL":
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    limit = 2.0
+    start = time.monotonic()
+    with pytest.raises(
+        ConnectionError,
+        match=rf"Could not reach the S3 endpoint {re.escape(endpoint)} for s3://corpus/ssl4eo/train/index.json: "
+        rf"\d+ attempt\(s\) in .* s \(connect_timeout_s=2\) got no answer",
+    ):
+        StreamingCorpusDataModule(
+            "s3://corpus/ssl4eo", cache_dir=str(tmp_path / "cache"), connect_timeout_s=limit, **options
+        )
+    assert time.monotonic() - start < limit + 15  # bounded (LitData alone retries for minutes), generous for a busy CPU
+    with pytest.raises(ValueError, match="connect_timeout_s must be > 0 seconds \\(or None: no check\\), got 0"):
+        StreamingCorpusDataModule("s3://corpus/ssl4eo", connect_timeout_s=0)

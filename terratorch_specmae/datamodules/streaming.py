@@ -36,6 +36,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -217,6 +218,156 @@ def check_index(index: dict, where: str) -> None:
             raise ValueError(f"{where}/index.json declares {key} {config.get(key)!r}; expected one of {list(allowed)}.")
 
 
+def chunk_sizes(index: dict) -> dict[str, int | None]:
+    """Each chunk file an ``index.json`` lists → its size on disk in bytes, ``None`` where the index cannot say.
+
+    LitData's ``chunk_bytes`` is the size of the file as written, except for whole-file compression (a declared
+    ``compression`` with no in-file ``compression_level``: ``chunk-*.zstd.bin``), where it is the size before
+    compression; specmae-shards writes in-file (``batch``) zstd frames, whose ``chunk_bytes`` is the file's size."""
+    config = index.get("config") or {}
+    on_disk = config.get("compression") is None or config.get("compression_level") in ("batch", "sample")
+    sizes = {}
+    for chunk in index.get("chunks") or []:
+        size = chunk.get("chunk_bytes")
+        sizes[str(chunk["filename"])] = int(size) if on_disk and isinstance(size, int) else None
+    return sizes
+
+
+def chunk_problem(path: str | Path, expected: int | None, index_path: str) -> OSError | ValueError | None:
+    """The error for a chunk file that is missing or not the size ``index_path`` lists for it; ``None`` if it is."""
+    if not os.path.isfile(path):
+        listed = f" with {expected} bytes (chunk_bytes)" if expected is not None else ""
+        return FileNotFoundError(
+            f"Shard chunk {path} is missing: {index_path} lists it{listed}, found no file. Expected every chunk "
+            "its index.json lists beside it; copy the shard folder again (an interrupted copy or sync?)."
+        )
+    size = os.path.getsize(path)
+    if expected is None and size == 0:
+        return ValueError(f"Shard chunk {path} is empty (0 bytes); expected the chunk {index_path} lists.")
+    if expected is not None and size != expected:
+        what = "truncated" if size < expected else "longer than its index says"
+        return ValueError(
+            f"Shard chunk {path} is {what}: {index_path} lists {expected} bytes (chunk_bytes), the file holds "
+            f"{size}. Expected each chunk as specmae-shards wrote it; copy the shard folder again."
+        )
+    return None
+
+
+def check_chunks(folder: str | Path, index: dict) -> None:
+    """Refuse a local split whose chunk files are not all there at the sizes its ``index.json`` lists (LitData
+    would wait for a missing or short file, then time out naming neither, or read past the end of a damaged one)."""
+    index_path = os.path.join(folder, "index.json")
+    problems = [
+        problem
+        for name, expected in chunk_sizes(index).items()
+        if (problem := chunk_problem(os.path.join(folder, name), expected, index_path)) is not None
+    ]
+    if problems:
+        first, more = problems[0], len(problems) - 1
+        also = f" ({more} more chunk file(s) of {folder} are missing or the wrong size too.)" if more else ""
+        raise type(first)(f"{first}{also}")
+
+
+def _checked_dataset_class():
+    """LitData's ``StreamingDataset`` whose reads name the chunk file that is missing or truncated, made when
+    first needed (LitData is an optional dependency) and importable by name (picklable, for loader workers)."""
+    litdata = _litdata()
+
+    class ShardStreamingDataset(litdata.StreamingDataset):
+        """LitData's dataset of one split; a read whose chunk file is missing or of the wrong size raises an error
+        naming that file, its size in the index and on disk, in place of LitData's wait timeout."""
+
+        shard_chunks: dict[str, int | None] | None = None  # chunk_sizes() of the split's index, set by open_split
+        shard_index = "index.json"
+
+        def __getitem__(self, index):
+            try:
+                return super().__getitem__(index)
+            except FileNotFoundError as error:  # LitData's ChunkWaitTimeoutError among them
+                path, sizes = getattr(error, "path", None) or error.filename, self.shard_chunks or {}
+                if path is not None and os.path.basename(str(path)) in sizes:
+                    problem = chunk_problem(path, sizes[os.path.basename(str(path))], self.shard_index)
+                    if problem is not None:
+                        raise problem from error
+                raise
+
+    ShardStreamingDataset.__module__, ShardStreamingDataset.__qualname__ = __name__, "ShardStreamingDataset"
+    return ShardStreamingDataset
+
+
+def shard_dataset_class():
+    """``ShardStreamingDataset``, this module's attribute once made (so pickle finds it by name)."""
+    if "ShardStreamingDataset" not in globals():
+        globals()["ShardStreamingDataset"] = _checked_dataset_class()
+    return globals()["ShardStreamingDataset"]
+
+
+def __getattr__(name: str):
+    if name == "ShardStreamingDataset":  # made on first use, also when pickle looks it up in a spawned worker
+        return shard_dataset_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: How long, by default, an object-storage endpoint is tried before its shards are given up on (seconds)
+CONNECT_TIMEOUT_S = 20.0
+#: The longest one attempt waits for a connection or an answer, and the longest pause between attempts (seconds)
+ATTEMPT_TIMEOUT_S, MAX_BACKOFF_S = 5.0, 4.0
+
+
+def check_endpoint(url: str, storage_options: dict | None, timeout_s: float) -> None:
+    """Make sure the S3 endpoint of ``url`` (an ``s3://`` object) answers within ``timeout_s`` seconds.
+
+    LitData's S3 client retries up to 1,000 times (botocore's adaptive mode), so an endpoint that cannot be
+    reached hangs the caller for a very long time. This asks once for ``url`` with botocore's client built from
+    the same ``storage_options`` and environment (``AWS_ENDPOINT_URL``, ``~/.aws/config``), unsigned: any HTTP
+    answer (even 403 or 404) counts as reachable, as LitData then reports what is wrong. Attempts time out after
+    at most :data:`ATTEMPT_TIMEOUT_S` and pause between them (0.5 s, doubling, up to :data:`MAX_BACKOFF_S`), until
+    ``timeout_s`` seconds have gone; then a ``ConnectionError`` names the endpoint and ``url``. Other schemes
+    (``gs://``, ``azure://``) and Lightning data connections (``data_connection_id``, whose endpoint LitData asks
+    Lightning for) are left to LitData."""
+    if not url.startswith("s3://") or "data_connection_id" in (storage_options or {}):
+        return
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    options = {k: v for k, v in (storage_options or {}).items() if k != "config"}
+    user_config = (storage_options or {}).get("config")
+    start = time.monotonic()
+    deadline, attempts, backoff, endpoint = start + timeout_s, 0, 0.5, None
+    while True:
+        per_try = max(0.1, min(ATTEMPT_TIMEOUT_S, deadline - time.monotonic()))
+        config = Config(connect_timeout=per_try, read_timeout=per_try, signature_version=UNSIGNED)
+        config = config.merge(Config(retries={"total_max_attempts": 1}))  # ours does the retrying, to a deadline
+        config = user_config.merge(config) if user_config else config
+        client = boto3.session.Session().client("s3", config=config, **options)
+        endpoint = client.meta.endpoint_url
+        attempts += 1
+        try:
+            client.head_object(Bucket=bucket, Key=key)
+            return
+        except ClientError:  # an HTTP answer: the endpoint is there
+            return
+        except (BotoConnectionError, HTTPClientError) as error:
+            last = error
+        pause = min(backoff, MAX_BACKOFF_S, deadline - time.monotonic())
+        if pause <= 0:
+            break
+        time.sleep(pause)
+        backoff *= 2
+        if time.monotonic() >= deadline:
+            break
+    raise ConnectionError(
+        f"Could not reach the S3 endpoint {endpoint} for {url}: {attempts} attempt(s) in "
+        f"{time.monotonic() - start:.1f} s (connect_timeout_s={timeout_s:g}) got no answer, the last "
+        f"{type(last).__name__}: {last}. Expected an endpoint that answers HTTP requests: check "
+        "storage_options['endpoint_url'] or AWS_ENDPOINT_URL and the network (or raise connect_timeout_s)."
+    )
+
+
 class StreamingCorpusDataModule(PretrainingCorpusDataModule):
     """Pretraining on corpus shards written by :func:`write_corpus_shards`, local or in object storage.
 
@@ -227,6 +378,15 @@ class StreamingCorpusDataModule(PretrainingCorpusDataModule):
     ``shuffle`` draws a new order each epoch from ``seed``, which must be the same on every rank
     (it is, from the YAML). ``cache_dir`` / ``max_cache_size``: where and how much of the remote
     chunks are kept locally (LitData's default folder when ``None``).
+
+    A local ``input_dir`` is checked when each split is opened: every chunk file its ``index.json`` lists must be
+    there at the size listed (``chunk_bytes``), or a ``FileNotFoundError`` / ``ValueError`` names the file, the
+    size listed and the size found; a chunk that goes missing later is named the same way when it is read.
+    ``connect_timeout_s`` (default :data:`CONNECT_TIMEOUT_S`, 20 s): for ``s3://``, how long the endpoint
+    (``storage_options['endpoint_url']``, else ``AWS_ENDPOINT_URL`` / the AWS configuration) is tried before each
+    split's ``index.json`` is handed to LitData, whose own client would retry up to 1,000 times; an endpoint that
+    gives no HTTP answer in that time raises a ``ConnectionError`` naming it and the URL (see
+    :func:`check_endpoint`). ``None`` skips the check. Chunk downloads during training keep LitData's retries.
     """
 
     corpus = "Corpus shards"
@@ -245,9 +405,13 @@ class StreamingCorpusDataModule(PretrainingCorpusDataModule):
         cache_dir: str | None = None,
         max_cache_size: str | int = "50GB",
         storage_options: dict | None = None,
+        connect_timeout_s: float | None = CONNECT_TIMEOUT_S,
     ) -> None:
+        if connect_timeout_s is not None and not connect_timeout_s > 0:
+            raise ValueError(f"connect_timeout_s must be > 0 seconds (or None: no check), got {connect_timeout_s}.")
         self.input_dir = str(input_dir).rstrip("/")
         self.shuffle, self.seed = shuffle, seed
+        self.connect_timeout_s = connect_timeout_s
         self.stream_options = {
             "cache_dir": cache_dir,
             "max_cache_size": max_cache_size,
@@ -267,23 +431,31 @@ class StreamingCorpusDataModule(PretrainingCorpusDataModule):
     def split_dir(self, split: str) -> str:
         return f"{self.input_dir}/{split}"
 
-    def open_split(self, split: str, *, shuffle: bool = False, transform=None):
+    def open_split(self, split: str, *, shuffle: bool = False, transform=None, check_files: bool = True):
         """LitData's dataset of one split, once its ``index.json`` passed :func:`check_index` (LitData fetches the
         index when the dataset is made; no item is read before the check) and, for the validation split, names
-        the training split's bands and statistics."""
-        dataset = _litdata().StreamingDataset(self.split_dir(split), shuffle=shuffle, seed=self.seed, transform=transform,
-                                              **self.stream_options)  # fmt: skip
+        the training split's bands and statistics. A local split's chunk files are then checked against its index
+        (:func:`check_chunks`; ``check_files``); an ``s3://`` endpoint must answer within ``connect_timeout_s``
+        (:func:`check_endpoint`) before LitData fetches the index."""
+        where = self.split_dir(split)
+        if self.connect_timeout_s is not None:
+            check_endpoint(f"{where}/index.json", self.stream_options["storage_options"], self.connect_timeout_s)
+        dataset = shard_dataset_class()(where, shuffle=shuffle, seed=self.seed, transform=transform,
+                                        **self.stream_options)  # fmt: skip
         index = json.loads(Path(dataset.input_dir.path, "index.json").read_text())
-        check_index(index, self.split_dir(split))
+        check_index(index, where)
+        dataset.shard_chunks, dataset.shard_index = chunk_sizes(index), f"{where}/index.json"
         expected = getattr(self, "metadata", None)
         if expected is not None:
             found = index.get(METADATA_KEY) or {}
             for key in ("bands", "means", "stds"):
                 if found.get(key) != expected.get(key):
                     raise ValueError(
-                        f"{self.split_dir(split)}: its index.json names {key} {found.get(key)}, the training split's "
+                        f"{where}: its index.json names {key} {found.get(key)}, the training split's "
                         f"{expected.get(key)}; expected every split of one shard folder written together (specmae-shards)."
                     )
+        if check_files and "://" not in where:
+            check_chunks(where, index)
         return dataset
 
     def read_metadata(self) -> dict:
@@ -299,14 +471,16 @@ class StreamingCorpusDataModule(PretrainingCorpusDataModule):
                 f"{train}/index.json is missing; expected corpus shards written by specmae-shards "
                 f"(train/ and val/ LitData folders) in {self.input_dir}."
             )
-        index = Path(self.open_split("train").input_dir.path, "index.json")
-        metadata = json.loads(index.read_text()).get(METADATA_KEY)
+        index = json.loads(Path(self.open_split("train", check_files=False).input_dir.path, "index.json").read_text())
+        metadata = index.get(METADATA_KEY)
         if metadata is None or metadata.get("format") != SHARD_FORMAT:
             found = "none" if metadata is None else f"format {metadata.get('format')!r}"
             raise ValueError(
                 f"{train}: its index.json has no '{METADATA_KEY}' entry of format {SHARD_FORMAT} ({found}); "
                 "expected shards written by specmae-shards / write_corpus_shards."
             )
+        if "://" not in train:  # our shards: now their chunk files
+            check_chunks(train, index)
         return metadata
 
     def build(self, stage: str, crop: bool = True):
@@ -341,4 +515,7 @@ class StreamingCorpusDataModule(PretrainingCorpusDataModule):
         )  # fmt: skip
 
 
-__all__ = ["SAFE_DATA_FORMATS", "ShardSample", "ShardTransform", "StreamingCorpusDataModule", "check_index", "write_corpus_shards"]
+__all__ = [
+    "CONNECT_TIMEOUT_S", "SAFE_DATA_FORMATS", "ShardSample", "ShardTransform", "StreamingCorpusDataModule",
+    "check_chunks", "check_endpoint", "check_index", "write_corpus_shards",
+]  # fmt: skip
