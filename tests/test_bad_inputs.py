@@ -1,4 +1,4 @@
-"""Bad inputs are clear errors or correct results (issue 14), one table row per case.
+"""Bad inputs are clear errors or correct results, one table row per case.
 
 Each :class:`Row` names its entry point (``"API"`` here; ``"YAML"`` and ``"CLI"`` rows go in the
 same tables), the case, a ``call`` that builds or invokes the thing (it gets a temporary folder)
