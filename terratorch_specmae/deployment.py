@@ -1,8 +1,8 @@
 """Deployment export: a fine-tuned TerraTorch segmentation or change-detection model with one of our
 backbones → an ONNX file (``.onnx``) or a ``torch.export`` program (``.pt2``), checked against PyTorch.
 
-    specmae-weights export-onnx <run>/checkpoints/last.ckpt model.onnx
-    specmae-weights export-onnx <run>/checkpoints/last.ckpt model.pt2 --format torch-export
+    specmae export-onnx <run>/checkpoints/last.ckpt model.onnx
+    specmae export-onnx <run>/checkpoints/last.ckpt model.pt2 --format torch-export
 
 or in Python :func:`export_onnx` / :func:`export_torch_program`. The checkpoint is a Lightning
 ``.ckpt`` of a ``SemanticSegmentationTask`` (or a subclass, such as ours) built by TerraTorch's
@@ -346,7 +346,7 @@ def load_finetuned(
         raise ValueError(
             f"{str(ckpt)!r} is a pretraining checkpoint (model_args.model = {model_args['model']!r}); a deployment export "
             "takes a fine-tuning run (EncoderDecoderFactory around an s2mae_/sigmae_ backbone). Export pretrained weights "
-            "with `specmae-weights export`."
+            "with `specmae export`."
         )
     factory = hparams.get("model_factory")
     backbone = model_args.get("backbone")

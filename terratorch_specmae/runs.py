@@ -3,7 +3,7 @@ folder, and what its datamodule config says (per-band statistics, where the data
 
 A run made by ``terratorch fit`` looks like ``<log dir>/config.yaml`` and
 ``<log dir>/checkpoints/<name>.ckpt``; :func:`run_config_path` finds the first from the second.
-Used by ``specmae-weights export`` (pretraining runs) and ``export-onnx`` (fine-tuning runs).
+Used by ``specmae export`` (pretraining runs) and ``export-onnx`` (fine-tuning runs).
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ the correct result ``call`` returns. ``ERROR_ROWS`` and ``RESULT_ROWS`` feed one
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import re
 import warnings
 from collections.abc import Callable
@@ -232,6 +234,17 @@ def pretraining_checkpoint(tmp: Path) -> str:
     return str(tmp / "pre.ckpt")
 
 
+def cli_user_error(argv: list[str]):
+    """``specmae-weights *argv`` in this process; a user error's exit status and its one line on standard error
+    come back as ``SystemExit("<status>: <line>")``."""
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            weights_main(argv)
+    except SystemExit as exit_:
+        raise SystemExit(f"{exit_.code}: {err.getvalue().splitlines()[-1]}") from None
+
+
 def export_into_user_folder(tmp: Path, cli: bool):
     out = tmp / "mine"
     out.mkdir()
@@ -312,8 +325,9 @@ def _loading_rows() -> list[Row]:
         Row("CLI", "specmae-weights export into a folder with the user's files",
             lambda t: export_into_user_folder(t, cli=True), SystemExit, r"^2$"),
         Row("CLI", "specmae-weights export of a fine-tuning-free bare state dict",
-            lambda t: weights_main(["export", bare_checkpoint(t), str(t / "out")]), ValueError,
-            r"is not a pretraining checkpoint of ours: expected the hyper-parameters of SpectralMAETask"),
+            lambda t: cli_user_error(["export", bare_checkpoint(t), str(t / "out")]), SystemExit,
+            r"^2: specmae-weights export: error: '.*' is not a pretraining checkpoint of ours: expected the "
+            r"hyper-parameters of SpectralMAETask"),
         Row("YAML", "model_args bands with a duplicate", lambda _: from_yaml(
             "model: s2mae_vit_tiny_mae\nbands: [B02, B03, B02]\nimg_size: 16\nspectral_patch_size: 3"),
             ValueError, DUPLICATE_MSG),

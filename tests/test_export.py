@@ -52,7 +52,7 @@ def test_export_writes_the_mae_and_its_encoder(tmp_path, capsys):
     assert "| NIR_BROAD | 842 | 67.2 | 17.9 |" in card and "cube_random, ratio 0.9" in card
 
 
-def test_export_of_an_ssmae_run_and_bad_inputs(tmp_path):
+def test_export_of_an_ssmae_run_and_bad_inputs(tmp_path, capsys):
     args = {"model": "ssmae_base_mae", "bands": "landsat7", "embed_dim": 32, "num_heads": 4, "decoder_embed_dim": 32}
     ckpt, model = write_run(tmp_path / "ssmae", args)
     weights_cli(["export", str(ckpt), str(tmp_path / "out"), "--encoder-only"])
@@ -61,12 +61,15 @@ def test_export_of_an_ssmae_run_and_bad_inputs(tmp_path):
     assert "spatial random (0.3), spectral random (0.3)" in (tmp_path / "out" / "README.md").read_text()
 
     bad, _ = write_run(tmp_path / "bad", MAE_ARGS, means=MEANS[:4])
-    with pytest.raises(ValueError, match="The run's means have 4 values for the model's 6 bands"):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:  # a user error: exit status 2, one line on stderr
         weights_cli(["export", str(bad), str(tmp_path / "bad_out")])
+    assert exit_.value.code == 2 and "The run's means have 4 values for the model's 6 bands" in capsys.readouterr().err
     finetune = tmp_path / "finetune.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": {"model_factory": "EncoderDecoderFactory", "model_args": {"backbone": "s2mae_vit_tiny"}}}, finetune)
-    with pytest.raises(ValueError, match="is not a pretraining checkpoint of ours"):
+    with pytest.raises(SystemExit) as exit_:
         weights_cli(["export", str(finetune), str(tmp_path / "x")])
+    assert exit_.value.code == 2 and "is not a pretraining checkpoint of ours" in capsys.readouterr().err
 
 
 def test_export_of_a_run_continued_from_catalogue_weights_carries_their_source_licence_and_citation(

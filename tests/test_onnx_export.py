@@ -215,7 +215,7 @@ def test_bad_inputs_name_what_was_expected(runs, tmp_path, capsys):
         {"model_factory": "FullModelFactory", "model_args": {"model": "s2mae_vit_tiny_mae"}}, "pre.ckpt"
     )
     with pytest.raises(
-        ValueError, match="is a pretraining checkpoint .*Export pretrained weights with `specmae-weights export`"
+        ValueError, match="is a pretraining checkpoint .*Export pretrained weights with `specmae export`"
     ):
         deployment.export_onnx(pretrain, tmp_path / "m.onnx")
     other = ckpt_with(

@@ -168,10 +168,10 @@ def test_specmae_shards_writes_a_corpus_from_a_pretraining_config(tmp_path, caps
     shards_config.write_text(
         "data:\n  class_path: terratorch_specmae.datamodules.StreamingCorpusDataModule\n  init_args: {input_dir: x}\n"
     )
-    with pytest.raises(
-        TypeError, match="data is terratorch_specmae.datamodules.StreamingCorpusDataModule; expected a corpus"
-    ):
+    with pytest.raises(SystemExit) as exit_:  # a user error: exit status 2 and one line naming the config's data
         shards_main([str(shards_config), str(tmp_path / "again")])
+    assert exit_.value.code == 2
+    assert "data is terratorch_specmae.datamodules.StreamingCorpusDataModule; expected a corpus" in capsys.readouterr().err
     dm = StreamingCorpusDataModule(str(tmp_path / "shards"), img_size=16, batch_size=2)
     assert dm.metadata["corpus"] == "fMoW-Sentinel" and dm.band_names == ["B02", "B03", "B04"]
     source = FMoWSentinelPretrainDataModule(root=str(fmow), bands=["B02", "B03", "B04"], val_samples=2)

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -73,15 +74,18 @@ def test_a_checkpoint_with_a_payload_is_refused_by_ckpt_path(tmp_path, marker, s
         build_backbone("tiny", "s2mae", **TINY_ENCODER, ckpt_path=str(path))
 
 
-def test_the_weights_commands_refuse_a_payload(tmp_path, marker):
+def test_the_weights_commands_refuse_a_payload(tmp_path, marker, capsys):
+    def refused(argv: list[str], message: str) -> None:  # a user error: exit status 2, the reason on stderr
+        with pytest.raises(SystemExit) as exit_:
+            weights_cli(argv)
+        assert exit_.value.code == 2
+        assert re.search(message, capsys.readouterr().err.splitlines()[-1])
+
     ckpt = torch_payload(tmp_path / "last.ckpt", marker)
-    with pytest.raises(ValueError, match="Could not read checkpoint"):
-        weights_cli(["export", str(ckpt), str(tmp_path / "out")])
-    with pytest.raises(ValueError, match="Could not read checkpoint"):
-        weights_cli(["export-onnx", str(ckpt), str(tmp_path / "model.onnx")])
+    refused(["export", str(ckpt), str(tmp_path / "out")], "Could not read checkpoint")
+    refused(["export-onnx", str(ckpt), str(tmp_path / "model.onnx")], "Could not read checkpoint")
     pth = plain_pickle_payload(tmp_path / "SpectralGPT+.pth", marker)
-    with pytest.raises(ValueError, match=r"as a SpectralGPT checkpoint \(weights_only=True\)"):
-        weights_cli(["convert-spectralgpt", str(pth), str(tmp_path / "converted")])
+    refused(["convert-spectralgpt", str(pth), str(tmp_path / "converted")], r"as a SpectralGPT checkpoint \(weights_only=True\)")
 
 
 def test_a_weights_folder_or_a_hub_file_with_a_payload_is_refused(tmp_path, marker, monkeypatch):

@@ -2,7 +2,7 @@
 
 Two halves:
 
-* :func:`write_corpus_shards` (command: ``specmae-shards``) reads a corpus datamodule
+* :func:`write_corpus_shards` (command: ``specmae shards``) reads a corpus datamodule
   (:class:`~terratorch_specmae.datamodules.pretraining_corpora.PretrainingCorpusDataModule`: SSL4EO-S12,
   BigEarthNet-S2, fMoW-Sentinel) once, where its files are, and writes its training and validation
   images — the datamodule's ``bands`` at the files' size, uncropped, as ``uint16`` (or ``float32``) —
@@ -166,7 +166,7 @@ def write_corpus_shards(
                     raise RuntimeError(
                         f"{datamodule.corpus}: the {split} shards hold {written} samples; expected {len(dataset)}. "
                         "LitData's worker processes failed (their error is printed above); spawned workers need the "
-                        "calling program to be a file they can import (a script or specmae-shards, not `python -`)."
+                        "calling program to be a file they can import (a script or specmae shards, not `python -`)."
                     )
                 content[METADATA_KEY] = {**metadata, "split": split}
                 atomic_write_text(index, json.dumps(content, sort_keys=True))
@@ -205,13 +205,13 @@ def check_index(index: dict, where: str) -> None:
     :data:`SAFE_DATA_FORMATS`, LitData's PyTree loader, no compression or zstd, no encryption."""
     config = index.get("config") if isinstance(index, dict) else None
     if not isinstance(config, dict):
-        raise ValueError(f"{where}/index.json has no LitData 'config' object; expected shards written by specmae-shards.")
+        raise ValueError(f"{where}/index.json has no LitData 'config' object; expected shards written by specmae shards.")
     formats = config.get("data_format")
     if not isinstance(formats, list) or not formats or any(f not in SAFE_DATA_FORMATS for f in formats):
         raise ValueError(
             f"{where}/index.json declares item formats {formats!r}; refused before reading any item: corpus shards hold "
             f"only {list(SAFE_DATA_FORMATS)} items, and LitData's other serializers can run code from the file "
-            "('pickle' unpickles it). Read only shards written by specmae-shards, from a source you trust."
+            "('pickle' unpickles it). Read only shards written by specmae shards, from a source you trust."
         )
     for key, allowed in (("compression", SHARD_COMPRESSIONS), ("encryption", (None,)), ("item_loader", ("PyTreeLoader",))):
         if config.get(key) not in allowed:
@@ -223,7 +223,7 @@ def chunk_sizes(index: dict) -> dict[str, int | None]:
 
     LitData's ``chunk_bytes`` is the size of the file as written, except for whole-file compression (a declared
     ``compression`` with no in-file ``compression_level``: ``chunk-*.zstd.bin``), where it is the size before
-    compression; specmae-shards writes in-file (``batch``) zstd frames, whose ``chunk_bytes`` is the file's size."""
+    compression; specmae shards writes in-file (``batch``) zstd frames, whose ``chunk_bytes`` is the file's size."""
     config = index.get("config") or {}
     on_disk = config.get("compression") is None or config.get("compression_level") in ("batch", "sample")
     sizes = {}
@@ -248,7 +248,7 @@ def chunk_problem(path: str | Path, expected: int | None, index_path: str) -> OS
         what = "truncated" if size < expected else "longer than its index says"
         return ValueError(
             f"Shard chunk {path} is {what}: {index_path} lists {expected} bytes (chunk_bytes), the file holds "
-            f"{size}. Expected each chunk as specmae-shards wrote it; copy the shard folder again."
+            f"{size}. Expected each chunk as specmae shards wrote it; copy the shard folder again."
         )
     return None
 
@@ -452,7 +452,7 @@ class StreamingCorpusDataModule(PretrainingCorpusDataModule):
                 if found.get(key) != expected.get(key):
                     raise ValueError(
                         f"{where}: its index.json names {key} {found.get(key)}, the training split's "
-                        f"{expected.get(key)}; expected every split of one shard folder written together (specmae-shards)."
+                        f"{expected.get(key)}; expected every split of one shard folder written together (specmae shards)."
                     )
         if check_files and "://" not in where:
             check_chunks(where, index)
@@ -468,7 +468,7 @@ class StreamingCorpusDataModule(PretrainingCorpusDataModule):
                     f"({Path(self.input_dir).parent})."
                 )
             raise FileNotFoundError(
-                f"{train}/index.json is missing; expected corpus shards written by specmae-shards "
+                f"{train}/index.json is missing; expected corpus shards written by specmae shards "
                 f"(train/ and val/ LitData folders) in {self.input_dir}."
             )
         index = json.loads(Path(self.open_split("train", check_files=False).input_dir.path, "index.json").read_text())
@@ -477,7 +477,7 @@ class StreamingCorpusDataModule(PretrainingCorpusDataModule):
             found = "none" if metadata is None else f"format {metadata.get('format')!r}"
             raise ValueError(
                 f"{train}: its index.json has no '{METADATA_KEY}' entry of format {SHARD_FORMAT} ({found}); "
-                "expected shards written by specmae-shards / write_corpus_shards."
+                "expected shards written by specmae shards / write_corpus_shards."
             )
         if "://" not in train:  # our shards: now their chunk files
             check_chunks(train, index)

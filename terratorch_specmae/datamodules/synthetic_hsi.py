@@ -27,7 +27,7 @@ How a scene is made (``make_scene``):
 (float32 reflectance, bands named by wavelength), ``aux.tif`` (DSM), ``labels.tif`` (uint8,
 0 = unlabelled, 1…K classes) and ``split.tif`` (uint8, 0 none, 1 train, 2 test).
 
-    python -m terratorch_specmae.datamodules.synthetic_hsi examples/data/hsi_synthetic
+    specmae synthetic-hsi examples/data/hsi_synthetic
 """
 
 from __future__ import annotations
@@ -178,15 +178,26 @@ def write_scene(scene: Scene, out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--size", type=int, default=96)
-    parser.add_argument("--bands", type=int, default=48)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of the command that writes a scene (``specmae synthetic-hsi``)."""
+    parser.add_argument("out_dir", type=Path, help="the folder to write hsi.tif, aux.tif, labels.tif, split.tif, scene.json")
+    parser.add_argument("--size", type=int, default=96, help="height and width in pixels, >= 16 (default: 96)")
+    parser.add_argument("--bands", type=int, default=48, help="spectral bands, 380-1050 nm, >= 4 (default: 48)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; a seed gives the same scene (default: 0)")
+
+
+def write(args: argparse.Namespace) -> None:
+    """Make the scene the parsed arguments describe and write it."""
+    if args.out_dir.exists() and not args.out_dir.is_dir():
+        raise NotADirectoryError(f"The output path {str(args.out_dir)!r} is a file; expected a folder for the scene.")
     paths = write_scene(make_scene(args.size, args.bands, args.seed), args.out_dir)
     print("wrote", ", ".join(str(p) for p in paths.values()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    write(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ class HubMixin(
     A model carries ``pretrained_cfg`` (a :class:`~terratorch_specmae.weights.PretrainedCfg` or
     None): what its weights were trained on. It is written into ``config.json``, the safetensors
     metadata and the model card; set its ``mean``/``std``/``pretraining_data`` before publishing
-    (``specmae-weights export`` fills them from a pretraining run).
+    (``specmae export`` fills them from a pretraining run).
     """
 
     pretrained_cfg = None

@@ -31,13 +31,14 @@ from pathlib import Path
 
 import requests
 from filelock import FileLock
-from huggingface_hub import constants
+from huggingface_hub import constants, try_to_load_from_cache
 
 from terratorch_specmae.atomic import atomic_path, atomic_write_text
 from terratorch_specmae.weights.adaptation import SourceLayout
 from terratorch_specmae.weights.catalogue import PretrainedCfg, pretrained_cfg
 from terratorch_specmae.weights.files import (
     METADATA_KEY,
+    WEIGHTS_NAME,
     WeightsFile,
     load_torch_file,
     read_weights,
@@ -339,3 +340,18 @@ def fetch_pretrained(cfg: PretrainedCfg) -> WeightsFile:
 def weights_for_variant(variant: str, tag: str | None = None) -> WeightsFile:
     """The registered pretrained weights ``variant.tag`` (no tag: the variant's default)."""
     return fetch_pretrained(pretrained_cfg(variant, tag))
+
+
+def cached_file(cfg: PretrainedCfg) -> Path | None:
+    """The local file of a catalogue entry if the cache holds it (nothing is fetched; None otherwise): the
+    converted file of a Zenodo entry with a converter (else its download), or the Hub cache's file."""
+    if cfg.zenodo_record:
+        original = cache_dir() / "zenodo" / str(cfg.zenodo_record) / cfg.filename
+        if cfg.converter and converted_path(cfg).is_file():
+            return converted_path(cfg)
+        return original if original.is_file() else None
+    if cfg.hf_hub_id:
+        path = try_to_load_from_cache(cfg.hf_hub_id, cfg.filename or WEIGHTS_NAME, revision=cfg.revision)
+        if isinstance(path, str):
+            return Path(path) if cfg.filename else Path(path).parent
+    return None

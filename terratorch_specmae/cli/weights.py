@@ -1,9 +1,10 @@
-"""``specmae-weights``: publishable weight folders from pretraining checkpoints and from SpectralGPT, and
-deployment exports (ONNX, ``torch.export``) of fine-tuned segmentation / change-detection models.
+"""``specmae export``, ``specmae convert-spectralgpt`` and ``specmae export-onnx``: publishable weight folders
+from pretraining checkpoints and from SpectralGPT, and deployment exports (ONNX, ``torch.export``) of fine-tuned
+segmentation / change-detection models.
 
-    specmae-weights export <pretraining .ckpt> <out folder> [--encoder-only] [--overwrite] [--push-to-hub org/repo]
-    specmae-weights convert-spectralgpt <SpectralGPT+.pth> <out folder> [--mae] [--overwrite] [--push-to-hub org/repo]
-    specmae-weights export-onnx <fine-tuning .ckpt> <out .onnx | .pt2> [--format onnx|torch-export] [--overwrite]
+    specmae export <pretraining .ckpt> <out folder> [--encoder-only] [--overwrite] [--push-to-hub org/repo]
+    specmae convert-spectralgpt <SpectralGPT+.pth> <out folder> [--mae] [--overwrite] [--push-to-hub org/repo]
+    specmae export-onnx <fine-tuning .ckpt> <out .onnx | .pt2> [--format onnx|torch-export] [--overwrite]
 
 ``export`` and ``convert-spectralgpt`` write a ``save_pretrained`` folder (``config.json``,
 ``model.safetensors``, ``README.md`` model card) that ``backbone_ckpt_path: <folder>`` or, once
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from terratorch.registry import FULL_MODEL_REGISTRY
 
-from terratorch_specmae.atomic import OutputExistsError
+from terratorch_specmae.cli.command import Command, UsageError
 from terratorch_specmae.deployment import DEFAULT_ATOL, DEFAULT_RTOL, FORMATS, check_output_file, export_for_deployment
 from terratorch_specmae.models.run_switches import RUN_OPTIONS
 from terratorch_specmae.models.ssmae import SSMAE
@@ -158,88 +159,112 @@ def export_spectralgpt(
     return model
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="specmae-weights", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    export = sub.add_parser("export", help="a pretraining checkpoint → a save_pretrained folder")
-    export.add_argument("checkpoint", type=Path)
-    export.add_argument("out", type=Path)
-    export.add_argument("--encoder-only", action="store_true", help="the encoder (a backbone) instead of the whole MAE")
-    export.add_argument("--config", type=Path, help="the run's config.yaml (default: beside checkpoints/)")
-    export.add_argument("--pretraining-data", help="what the model was pretrained on, for the model card")
-    export.add_argument("--license", help="licence of the weights, for the model card (a Hub licence id, e.g. apache-2.0)")
-    export.add_argument("--dataset", action="append", dest="datasets", metavar="HUB_DATASET_ID",
-                        help="a Hub dataset the model was pretrained on, for the card's metadata (repeatable)")
-    export.add_argument("--push-to-hub", metavar="ORG/REPO", help="also upload the folder to this Hub repo")
-    export.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
-    convert = sub.add_parser("convert-spectralgpt", help="a SpectralGPT(+) .pth → a save_pretrained folder")
-    convert.add_argument("checkpoint", type=Path)
-    convert.add_argument("out", type=Path)
-    convert.add_argument("--mae", action="store_true", help="the whole MAE (decoder included), not only the encoder")
-    convert.add_argument("--num-heads", type=int, help="encoder heads (default: ViT's for the width, 12 for 768)")
-    convert.add_argument("--push-to-hub", metavar="ORG/REPO")
-    convert.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
-    deploy = sub.add_parser(
-        "export-onnx", help="a fine-tuned segmentation / change-detection .ckpt → a checked .onnx (or .pt2) file"
+# ---- the commands
+
+
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="the pretraining run's Lightning .ckpt (SpectralMAETask)")
+    parser.add_argument("out", type=Path, help="the save_pretrained folder to write (new or empty)")
+    parser.add_argument("--encoder-only", action="store_true", help="the encoder (a backbone) instead of the whole MAE")
+    parser.add_argument("--config", type=Path, help="the run's config.yaml (default: beside checkpoints/)")
+    parser.add_argument("--pretraining-data", help="what the model was pretrained on, for the model card")
+    parser.add_argument(
+        "--license", help="licence of the weights, for the model card (a Hub licence id, e.g. apache-2.0)"
     )
-    deploy.add_argument("checkpoint", type=Path, help="the fine-tuning run's Lightning .ckpt")
-    deploy.add_argument("out", type=Path, help="the file to write: .onnx (or .pt2 with --format torch-export)")
-    deploy.add_argument(
-        "--format",
-        choices=list(FORMATS),
-        help="onnx or torch-export (torch.export.save); default: by the ending of OUT",
-    )
-    deploy.add_argument("--config", type=Path, help="the run's config.yaml (default: beside checkpoints/)")
-    deploy.add_argument(
-        "--image-size",
-        type=int,
-        nargs="+",
-        metavar="PX",
-        help="fixed H [W] of the export (default: the backbone's img_size)",
-    )
-    deploy.add_argument("--timesteps", type=int, help="dates per sample of a change-detection model (default: its own)")
-    deploy.add_argument(
-        "--atol", type=float, default=DEFAULT_ATOL, help=f"absolute tolerance of the check ({DEFAULT_ATOL:g})"
-    )
-    deploy.add_argument(
-        "--rtol", type=float, default=DEFAULT_RTOL, help=f"relative tolerance of the check ({DEFAULT_RTOL:g})"
-    )
-    deploy.add_argument("--opset", type=int, help="ONNX opset (default: torch.onnx's)")
-    deploy.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    args = parser.parse_args(argv)
-    if args.command == "export-onnx":
-        size = args.image_size
-        if size is not None and len(size) not in (1, 2):
-            deploy.error(f"--image-size takes H or H W, got {len(size)} numbers: {size}")
-        try:  # a bad output path or format is a usage error (exit 2, no traceback), found before the checkpoint is read
-            out, fmt = check_output_file(args.out, args.format, args.overwrite)
-        except (ValueError, FileExistsError, IsADirectoryError) as err:
-            deploy.error(str(err))
-        try:
-            report = export_for_deployment(
-                args.checkpoint, out, fmt, config=args.config,
-                image_size=None if size is None else (size[0] if len(size) == 1 else tuple(size)),
-                timesteps=args.timesteps, overwrite=args.overwrite, atol=args.atol, rtol=args.rtol,
-                **({"opset": args.opset} if args.opset is not None else {}),
-            )  # fmt: skip
-        except OutputExistsError as err:  # another run wrote the same path meanwhile: nothing replaced
-            deploy.error(str(err))
-        print(report.summary())
-        return
-    try:  # the output folder is checked first thing; a bad one is a usage error (exit 2, no traceback)
-        if args.command == "export":
-            model = export_checkpoint(
-                args.checkpoint, args.out, args.encoder_only, args.config, args.pretraining_data, args.license,
-                args.push_to_hub, overwrite=args.overwrite, datasets=args.datasets,
-            )  # fmt: skip
-        else:
-            model = export_spectralgpt(
-                args.checkpoint, args.out, args.mae, args.num_heads, args.push_to_hub, args.overwrite
-            )
-    except (NotADirectoryError, FileExistsError) as err:
-        (export if args.command == "export" else convert).error(str(err))
+    parser.add_argument("--dataset", action="append", dest="datasets", metavar="HUB_DATASET_ID",
+                        help="a Hub dataset the model was pretrained on, for the card's metadata (repeatable)")  # fmt: skip
+    parser.add_argument("--push-to-hub", metavar="ORG/REPO", help="also upload the folder to this Hub repo")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+
+
+def _export(args: argparse.Namespace) -> None:
+    model = export_checkpoint(
+        args.checkpoint, args.out, args.encoder_only, args.config, args.pretraining_data, args.license,
+        args.push_to_hub, overwrite=args.overwrite, datasets=args.datasets,
+    )  # fmt: skip
     print(f"{type(model).__name__} ({len(model.bands)} bands) written to {args.out}")
 
 
-if __name__ == "__main__":
-    main()
+def _convert_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="the SpectralGPT or SpectralGPT+ .pth file")
+    parser.add_argument("out", type=Path, help="the save_pretrained folder to write (new or empty)")
+    parser.add_argument("--mae", action="store_true", help="the whole MAE (decoder included), not only the encoder")
+    parser.add_argument("--num-heads", type=int, help="encoder heads (default: ViT's for the width, 12 for 768)")
+    parser.add_argument("--push-to-hub", metavar="ORG/REPO", help="also upload the folder to this Hub repo")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+
+
+def _convert(args: argparse.Namespace) -> None:
+    model = export_spectralgpt(args.checkpoint, args.out, args.mae, args.num_heads, args.push_to_hub, args.overwrite)
+    print(f"{type(model).__name__} ({len(model.bands)} bands) written to {args.out}")
+
+
+def _export_onnx_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="the fine-tuning run's Lightning .ckpt")
+    parser.add_argument("out", type=Path, help="the file to write: .onnx (or .pt2 with --format torch-export)")
+    parser.add_argument(
+        "--format", choices=list(FORMATS), help="onnx or torch-export (torch.export.save); default: by the ending of OUT"
+    )
+    parser.add_argument("--config", type=Path, help="the run's config.yaml (default: beside checkpoints/)")
+    parser.add_argument(
+        "--image-size", type=int, nargs="+", metavar="PX", help="fixed H [W] of the export (default: the backbone's img_size)"
+    )
+    parser.add_argument("--timesteps", type=int, help="dates per sample of a change-detection model (default: its own)")
+    parser.add_argument(
+        "--atol", type=float, default=DEFAULT_ATOL, help=f"absolute tolerance of the check ({DEFAULT_ATOL:g})"
+    )
+    parser.add_argument(
+        "--rtol", type=float, default=DEFAULT_RTOL, help=f"relative tolerance of the check ({DEFAULT_RTOL:g})"
+    )
+    parser.add_argument("--opset", type=int, help="ONNX opset (default: torch.onnx's)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def _export_onnx(args: argparse.Namespace) -> None:
+    size = args.image_size
+    if size is not None and len(size) not in (1, 2):
+        raise UsageError(f"--image-size takes H or H W, got {len(size)} numbers: {size}")
+    out, fmt = check_output_file(args.out, args.format, args.overwrite)  # before the checkpoint is read
+    report = export_for_deployment(
+        args.checkpoint, out, fmt, config=args.config,
+        image_size=None if size is None else (size[0] if len(size) == 1 else tuple(size)),
+        timesteps=args.timesteps, overwrite=args.overwrite, atol=args.atol, rtol=args.rtol,
+        **({"opset": args.opset} if args.opset is not None else {}),
+    )  # fmt: skip
+    print(report.summary())
+
+
+EXPORT = Command(
+    "export",
+    "pretraining .ckpt → save_pretrained folder (weights + model card)",
+    "Write the model of a pretraining checkpoint (SpectralMAETask) as a save_pretrained folder that\n"
+    "backbone_ckpt_path: <folder> (or hf://org/repo once uploaded) loads. The normalisation statistics and data\n"
+    "come from the run's config.yaml beside checkpoints/ (or --config). OUT must be new or empty unless\n"
+    "--overwrite; that is checked before the checkpoint is read.\n\n"
+    "  specmae export runs/pretrain/checkpoints/last.ckpt weights/ --encoder-only --license apache-2.0",
+    _export_arguments,
+    _export,
+)
+CONVERT_SPECTRALGPT = Command(
+    "convert-spectralgpt",
+    "SpectralGPT(+) .pth → save_pretrained folder",
+    "Convert a SpectralGPT or SpectralGPT+ checkpoint one to one into an S2MAE save_pretrained folder\n"
+    "(the encoder, or with --mae the whole MAE). OUT must be new or empty unless --overwrite.\n\n"
+    "  specmae convert-spectralgpt SpectralGPT+.pth spectralgpt_plus/",
+    _convert_arguments,
+    _convert,
+)
+EXPORT_ONNX = Command(
+    "export-onnx",
+    "fine-tuned .ckpt → checked .onnx / .pt2 file for deployment",
+    "Export a fine-tuned segmentation or change-detection run (TerraTorch's EncoderDecoderFactory around an\n"
+    "s2mae_/sigmae_ backbone) as ONNX (.onnx) or a torch.export program (.pt2): batch axis dynamic, image size\n"
+    "fixed. The file is checked against PyTorch (|exported - PyTorch| <= atol + rtol * |PyTorch|) before it is\n"
+    "renamed into place; an existing OUT is refused unless --overwrite. Pretraining checkpoints go to\n"
+    "`specmae export` instead.\n\n"
+    "  specmae export-onnx runs/seg/checkpoints/last.ckpt model.onnx\n"
+    "  specmae export-onnx runs/seg/checkpoints/last.ckpt model.pt2 --format torch-export",
+    _export_onnx_arguments,
+    _export_onnx,
+)
+COMMANDS = (EXPORT, CONVERT_SPECTRALGPT, EXPORT_ONNX)
