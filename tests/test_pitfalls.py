@@ -1,11 +1,11 @@
-"""The TerraTorch pitfalls of the README, on the snippets in ``docs/snippets/``.
+"""The TerraTorch pitfalls of the docs (``docs/pitfalls.md``), on the snippets in ``docs/snippets/``.
 
-Each snippet is layered over a shipped config as the README says (``-c config -c snippet``) and built
+Each snippet is layered over a shipped config as the page says (``-c config -c snippet``) and built
 in this process (model and datamodule constructed, a batch through the model); its wrong form is made
 from the snippet and must still go wrong as the snippet's header says. A failure of a "wrong" test
-means TerraTorch changed: update the snippet's header and the README's pitfalls section. The builds
+means TerraTorch changed: update the snippet's header and the pitfalls page. The builds
 are marked slow (about 1 s each, some 30 s in all); the fast test checks that every snippet parses,
-names a config that exists and is pointed to by the README.
+names a config that exists and is linked from the pitfalls page.
 """
 
 from __future__ import annotations
@@ -49,16 +49,16 @@ def _necks_with(snippet: dict, indices) -> dict:
     return wrong
 
 
-def test_every_snippet_parses_layers_on_a_shipped_config_and_is_in_the_readme():
+def test_every_snippet_parses_layers_on_a_shipped_config_and_is_linked_from_the_docs():
     snippets = sorted(SNIPPETS.glob("*.yaml"))
-    readme = (ROOT / "README.md").read_text()
+    page = (ROOT / "docs" / "pitfalls.md").read_text()
     assert len(snippets) == 5
     for path in snippets:
         text = path.read_text()
         assert isinstance(yaml.safe_load(text), dict), path.name
         command = re.search(r"terratorch (?:fit|predict) -c (\S+) -c docs/snippets/(\S+)", text)
         assert command and (ROOT / command[1]).is_file() and command[2] == path.name, path.name
-        assert f"docs/snippets/{path.name}" in readme, path.name
+        assert f"](snippets/{path.name})" in page, path.name
 
 
 # ---- SelectIndices
