@@ -28,7 +28,7 @@ What is timed:
 
     python benchmarks/data_throughput.py                             # ViT-tiny, 256 chips (~3 min on 2 CPU cores)
     python benchmarks/data_throughput.py --size base --workers 0 1 2 --train-workers 1
-    # the GPU record (issue 18): SSL4EO-S12 layout, ViT-B, batch 256, 16 workers
+    # the GPU record (benchmarks/gpu_record.sh): SSL4EO-S12 layout, ViT-B, batch 256, 16 workers
     python benchmarks/data_throughput.py --corpus ssl4eo --device cuda --locations 2048 --batch-size 256 \
         --batches 12 --workers 16 --size base --train-steps 10 --train-workers 16
 """

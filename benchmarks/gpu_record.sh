@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 18's GPU record, as one script: ≤ 10 minutes on one H100/H200-class GPU (run from the repository root).
-#   bash benchmarks/gpu_record.sh            # results in $OUT (the device tool's output folder) or ./gpu_record
+# The GPU record, as one script: ≤ 10 minutes on one H100/H200-class GPU (run from the repository root).
+#   bash benchmarks/gpu_record.sh            # results in $OUT if set, else ./gpu_record
 # 1. The pretraining step: S2MAE and SIGMAE ViT-B, 128 px, 12 bands, batch 256, bf16 autocast, fused AdamW;
 #    samples/s, fraction of the bf16 matmul peak measured in the same run, S2MAE / PrithviMAE at equal tokens,
 #    step and peak memory.

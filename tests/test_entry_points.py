@@ -1,4 +1,4 @@
-"""Named entry points instead of reaching into internals (issue 15, deliverable 5)."""
+"""Named entry points instead of reaching into internals."""
 
 from __future__ import annotations
 

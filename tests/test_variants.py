@@ -1,4 +1,4 @@
-"""Variants as data: one size table, one literal builder per registered name (issue 15, deliverable 3)."""
+"""Variants as data: one size table, one literal builder per registered name."""
 
 from __future__ import annotations
 
