@@ -7,12 +7,13 @@ registers our backbones with TerraTorch (see README, "Using our backbones in you
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 from terratorch.tasks import MultiLabelClassificationTask
 
 from terratorch_specmae.atomic import PendingFile, atomic_path
@@ -27,6 +28,7 @@ from terratorch_specmae.plotting import (
     segmentation_figure,
 )
 from terratorch_specmae.seeding import process_seed, seed_composes, seed_loader_workers
+from terratorch_specmae.tasks.metrics import count_group_updates
 
 
 def _as_tensor(value):
@@ -500,3 +502,174 @@ class SceneWriter(BasePredictionWriter):
             self.pending.discard()
             self.pending = None
         self.written = [self.path, picture.path]
+
+
+#: Third-party deprecation warnings a run prints that no user can act on, ignored while a run with
+#: :class:`RunSummary` lasts: (message, category, module that warns). Lightning 2.6 builds
+#: ``torch.utils._pytree.LeafSpec()`` for every data loader, which torch 2.10+ deprecates.
+QUIET_WARNINGS = (
+    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning, r"lightning\.pytorch\.utilities\._pytree"),
+)
+
+
+class RunSummary(pl.Callback):
+    """Prints what a run achieved when ``fit``, ``validate``, ``test`` or ``predict`` ends, on rank 0.
+
+    A table of the last logged value of every metric, one row per metric and one column per split
+    (``train``, ``val``, ``test``), then the best value of each metric a ``ModelCheckpoint``
+    monitors, the best and last checkpoints (``validate``/``test``: the checkpoint evaluated), the
+    folders our picture callbacks wrote to in this run, the files our scene writers wrote, and the
+    log dir. Rich renders it where installed, plain text otherwise; paths are printed whole, on
+    lines of their own, so that they can be copied.
+
+    It also keeps the run's output to what a user can act on: TerraTorch's per-class metrics get
+    their compute group's update count (:func:`~terratorch_specmae.tasks.metrics.count_group_updates`;
+    without it torchmetrics warns "compute before update" every epoch), and the deprecation
+    warnings in :data:`QUIET_WARNINGS` are ignored from ``setup`` to the end of the run.
+    """
+
+    def __init__(self) -> None:
+        self._filters: list[tuple] = []
+        self._before: dict[int, tuple[int, int]] = {}
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        count_group_updates(pl_module)
+        self._before = {id(cb): (id(_files_of(cb)), len(_files_of(cb))) for cb in trainer.callbacks}
+        for message, category, module in QUIET_WARNINGS:  # removed again at teardown, whatever ran in between
+            warnings.filterwarnings("ignore", message, category, module)
+            self._filters.append(warnings.filters[0])
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        self._unquiet()
+        if not trainer.is_global_zero:
+            return
+        if trainer.progress_bar_callback is not None:  # Rich's bar ends now, not below the summary (it is idempotent)
+            trainer.progress_bar_callback.teardown(trainer, pl_module, stage)
+        print_summary(*summarize(trainer, getattr(stage, "value", str(stage)), self._before))
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self._unquiet()
+
+    def _unquiet(self) -> None:
+        for entry in self._filters:
+            if entry in warnings.filters:
+                warnings.filters.remove(entry)
+        self._filters.clear()
+
+
+_NONE: list = []
+
+
+def _files_of(callback) -> list[Path]:
+    """What one of our callbacks wrote: pictures (``saved``, appended to) or scene maps (``written``, a new list
+    at each prediction's end)."""
+    return getattr(callback, "saved", None) or getattr(callback, "written", None) or _NONE
+
+
+def _new_files(callback, before: tuple[int, int] | None) -> list[Path]:
+    """The files ``callback`` wrote since ``before`` (the id and length of its list then)."""
+    files = _files_of(callback)
+    return files[before[1] :] if before is not None and before[0] == id(files) else list(files)
+
+
+def _log_dir(trainer: pl.Trainer) -> Path:
+    """The logger's folder (not ``trainer.log_dir``, a collective: the summary runs on rank 0 alone)."""
+    logger = trainer.logger
+    return Path(getattr(logger, "log_dir", None) or trainer.default_root_dir)
+
+
+def _split_and_name(key: str) -> tuple[str, str]:
+    """``val/mIoU`` → (``val``, ``mIoU``); ``test/a/mIoU`` → (``test/a``, …); ``…/dataloader_idx_1`` → (``val 1``, …)."""
+    key, _, loader = key.partition("/dataloader_idx_")
+    split, _, name = key.rpartition("/")
+    return f"{split} {loader}".strip() if loader else split, name
+
+
+def summarize(trainer: pl.Trainer, stage: str, before: dict[int, tuple[int, int]] | None = None):
+    """``(title, splits, rows, facts)`` of a run: ``rows`` are (metric, value per split), ``facts``
+    (label, text) pairs; ``before`` holds the files each callback had written before the run."""
+    table: dict[str, dict[str, str]] = {}
+    splits: list[str] = []
+    for key, value in trainer.callback_metrics.items():
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                continue
+            value = value.item()
+        split, name = _split_and_name(key)
+        splits += [split] if split not in splits else []
+        table.setdefault(name, {})[split] = f"{value:.4g}"
+    rows = [(name, [values.get(split, "") for split in splits]) for name, values in table.items()]
+
+    facts: list[tuple[str, str]] = []
+    checkpoints = [cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)]
+    if stage == "fit":
+        last = []
+        for cb in checkpoints:
+            if cb.monitor and cb.best_model_path:
+                score = cb.best_model_score
+                score = f" = {score.item():.4g}" if score is not None else ""
+                facts.append((f"best checkpoint ({cb.monitor} {cb.mode}{score})", cb.best_model_path))
+            last += [cb.last_model_path] if cb.last_model_path else []
+            if not cb.monitor and cb.best_model_path:  # the top-1 checkpoint of no metric: the latest
+                last.append(cb.best_model_path)
+        facts += [("last checkpoint", path) for path in dict.fromkeys(last)]
+    elif trainer.ckpt_path:
+        facts.append(("checkpoint", str(trainer.ckpt_path)))
+    before = before or {}
+    for cb in trainer.callbacks:
+        new = _new_files(cb, before.get(id(cb)))
+        if hasattr(cb, "saved"):  # picture callbacks: the folders
+            facts += [("pictures", str(folder)) for folder in dict.fromkeys(Path(p).parent for p in new)]
+        else:
+            facts += [("written", str(path)) for path in new]
+    facts.append(("log dir", str(_log_dir(trainer))))
+
+    title = f"{stage} summary"
+    if stage == "fit":
+        epochs = trainer.current_epoch
+        title += f": {epochs} epoch{'s' * (epochs != 1)}, {trainer.global_step} steps"
+    return title, splits, rows, facts
+
+
+def _rich_console():
+    """Rich's console (the one Lightning prints its result tables to), or ``None`` without Rich."""
+    try:
+        from rich import get_console
+    except ImportError:
+        return None
+    return get_console()
+
+
+def print_summary(title: str, splits: list[str], rows: list, facts: list[tuple[str, str]]) -> None:
+    """Prints :func:`summarize`'s summary with Rich where installed, as plain text otherwise."""
+    console = _rich_console()
+    if console is not None:
+        from rich.table import Table
+        from rich.text import Text
+
+        if rows:
+            table = Table(title=title, title_justify="left")
+            table.add_column("metric", style="cyan")
+            for split in splits:
+                table.add_column(split or "value", justify="right", style="magenta")
+            for name, values in rows:
+                table.add_row(name, *values)
+            console.print(table)
+        else:
+            console.print(Text(title, style="bold"))
+        width = max((len(label) for label, _ in facts), default=0)
+        for label, text in facts:  # not in a table cell, which would cut a long path across lines
+            console.print(Text.assemble((f"{label:<{width}}  ", "cyan"), text), soft_wrap=True)
+        return
+    lines = [title]
+    if rows:
+        header = ["metric", *(split or "value" for split in splits)]
+        cells = [header, *([name, *values] for name, values in rows)]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+        for n, row in enumerate(cells):
+            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+            if n == 0:
+                lines.append("  ".join("-" * w for w in widths))
+    width = max((len(label) for label, _ in facts), default=0)
+    lines += [f"{label:<{width}}  {text}" for label, text in facts]
+    print("\n".join(lines), flush=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -58,7 +59,7 @@ def tile_starts(length: int, crop: int, stride: int) -> list[int]:
 def keep_spans(starts: Sequence[int], crop: int, length: int) -> list[tuple[int, int]]:
     """``[start, stop)`` of the scene each tile writes: neighbours split their overlap in the middle."""
     bounds = [0] + [(starts[i + 1] + starts[i] + crop) // 2 for i in range(len(starts) - 1)] + [length]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(pairwise(bounds))
 
 
 def missing_values(data: np.ndarray, *nodata: float | None) -> np.ndarray:
@@ -119,6 +120,14 @@ class SceneTileDataset(Dataset):
         if self._src is None or self._pid != os.getpid():
             self._src, self._pid = rasterio.open(self.path), os.getpid()
         return self._src
+
+    def close(self) -> None:
+        """Closes the scene; a later read opens it again. A handle left open is closed by rasterio's
+        ``__del__`` at interpreter exit, when it can no longer report, and Python then prints a bare
+        "Error in sys.excepthook"."""
+        if self._src is not None and self._pid == os.getpid():
+            self._src.close()
+        self._src, self._pid = None, None
 
     def _read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         data = self.src.read(self.band_indexes, window=window, out_dtype="float32")
@@ -229,6 +238,9 @@ class SceneTilesDataModule(pl.LightningDataModule):
     def setup(self, stage: str) -> None:
         if stage != "predict":
             raise ValueError(f"SceneTilesDataModule only predicts (stage 'predict'), got stage {stage!r}.")
+
+    def teardown(self, stage: str) -> None:
+        self.dataset.close()  # after the prediction writers' last read
 
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from terratorch.tasks import MultiLabelClassificationTask
 from torchmetrics.classification import MultilabelAveragePrecision
 
-from terratorch_specmae.tasks.metrics import add_metrics
+from terratorch_specmae.tasks.metrics import add_metrics, count_group_updates
 
 
 class MultiLabelTask(MultiLabelClassificationTask):
@@ -23,3 +23,4 @@ class MultiLabelTask(MultiLabelClassificationTask):
             f"mAP_{average}": MultilabelAveragePrecision(num_labels=num_labels, average=average)
             for average in ("micro", "macro")
         })
+        count_group_updates(self)  # per-class metrics in a compute group: no false "compute before update"

@@ -6,7 +6,7 @@ import torch
 from terratorch.tasks import ClassificationTask
 from torchmetrics.classification import MulticlassCohenKappa
 
-from terratorch_specmae.tasks.metrics import add_metrics
+from terratorch_specmae.tasks.metrics import add_metrics, count_group_updates
 
 
 class PixelClassificationTask(ClassificationTask):
@@ -23,6 +23,7 @@ class PixelClassificationTask(ClassificationTask):
         super().configure_metrics()
         num_classes = self.hparams["model_args"]["num_classes"]
         add_metrics(self, {"Kappa": MulticlassCohenKappa(num_classes=num_classes, ignore_index=self.hparams["ignore_index"])})
+        count_group_updates(self)  # per-class metrics in a compute group: no false "compute before update"
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> tuple[torch.Tensor, list]:
         classes, _ = super().predict_step(batch, batch_idx, dataloader_idx)

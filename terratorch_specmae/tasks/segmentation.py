@@ -6,7 +6,7 @@ from terratorch.tasks import SemanticSegmentationTask
 from torchmetrics.classification import MulticlassF1Score, MulticlassPrecision, MulticlassRecall
 from torchmetrics.wrappers import ClasswiseWrapper
 
-from terratorch_specmae.tasks.metrics import add_metrics
+from terratorch_specmae.tasks.metrics import add_metrics, count_group_updates
 
 
 class SegmentationTask(SemanticSegmentationTask):
@@ -28,3 +28,4 @@ class SegmentationTask(SemanticSegmentationTask):
             for name, metric in (("Precision", MulticlassPrecision), ("Recall", MulticlassRecall), ("F1", MulticlassF1Score))
         }
         add_metrics(self, metrics)
+        count_group_updates(self)  # per-class metrics in a compute group: no false "compute before update"
