@@ -22,11 +22,13 @@ from zenodo_server import LocalZenodo
 from terratorch_specmae import cli as weights_cli_module
 from terratorch_specmae import cli_shards
 from terratorch_specmae.cli import specmae
+from terratorch_specmae.cli.examples import MAIN_CONFIG, SHIPPED
 from terratorch_specmae.cli.specmae import COMMANDS, build_parser, main
 from terratorch_specmae.weights import PRETRAINED_CFGS, PretrainedCfg, register_pretrained_cfg
 
-NAMES = ["export", "convert-spectralgpt", "export-onnx", "shards", "synthetic-hsi", "catalogue", "download"]
+NAMES = ["examples", "export", "convert-spectralgpt", "export-onnx", "shards", "synthetic-hsi", "catalogue", "download"]
 SPECMAE = shutil.which("specmae", path=str(Path(sys.executable).parent))
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def exit_of(capsys, argv, entry=main):
@@ -72,6 +74,40 @@ def test_synthetic_hsi_writes_a_scene(tmp_path, capsys):
     ]
 
 
+def files_under(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new folder", "empty folder"])
+def test_examples_copies_every_config_and_the_data_the_main_config_reads(tmp_path, capsys, existing):
+    folder = tmp_path / "my-specmae"
+    if existing:
+        folder.mkdir()
+    code, out, err = exit_of(capsys, ["examples", str(folder)])
+    assert code == 0 and err == "" and out.startswith(f"wrote {folder}: ")
+    assert f"cd {folder} && terratorch fit -c {MAIN_CONFIG}" in out
+    assert sorted(p.name for p in folder.iterdir()) == ["configs", "examples"]
+    for part in SHIPPED:  # every config (the benchmark plugin module too) and every data file, byte for byte
+        shipped = files_under(ROOT / part)
+        assert files_under(folder / part) == shipped and shipped, part
+        for name in shipped:
+            assert (folder / part / name).read_bytes() == (ROOT / part / name).read_bytes(), name
+    # the main config's data paths resolve from the copy, to the same files as in the repository
+    init_args = yaml.safe_load((folder / MAIN_CONFIG).read_text())["data"]["init_args"]
+    roots = {key: value for key, value in init_args.items() if key.endswith("_data_root")}
+    assert len(roots) == 6
+    for key, value in roots.items():
+        assert files_under(folder / value) == files_under(ROOT / value) != set(), key
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left beside it
+
+
+def test_examples_refuses_a_folder_with_anything_in_it(tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("mine")
+    code, _, err = exit_of(capsys, ["examples", str(tmp_path)])
+    check_one_line(code, err, "specmae examples", f"The folder {str(tmp_path)!r} is not empty")
+    assert files_under(tmp_path) == {"mine.txt"} and (tmp_path / "mine.txt").read_text() == "mine"
+
+
 # ---- user errors: exit status 2, one line, no traceback
 
 
@@ -96,6 +132,8 @@ def _cases(root: Path, finetuned: Path) -> list[tuple[list[str], str]]:
     """(argv, what the one line says) for each user error."""
     r = str(root)
     return [
+        (["examples", f"{r}/full"], "is not empty; expected a new or empty folder"),
+        (["examples", f"{r}/a_file"], "is a file; expected a folder"),
         (["export", f"{r}/missing.ckpt", f"{r}/out"], "Checkpoint file not found: expected a file at"),
         (["export", f"{r}/pretrain.ckpt", f"{r}/full"], "is not empty: it holds notes.txt"),
         (["export", f"{r}/pretrain.ckpt", f"{r}/a_file"], "is a file; expected a folder"),

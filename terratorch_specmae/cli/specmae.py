@@ -1,5 +1,6 @@
 """The ``specmae`` command: one tool with a subcommand for each task.
 
+    specmae examples             the shipped configs and example data → a new folder
     specmae export               a pretraining checkpoint → a save_pretrained folder
     specmae convert-spectralgpt  a SpectralGPT(+) .pth → a save_pretrained folder
     specmae export-onnx          a fine-tuned .ckpt → a checked .onnx / .pt2 file
@@ -26,17 +27,19 @@ from collections.abc import Sequence
 from terratorch_specmae import __version__
 from terratorch_specmae.cli import catalogue, shards, weights
 from terratorch_specmae.cli.command import Command, run
+from terratorch_specmae.cli.examples import EXAMPLES
 from terratorch_specmae.cli.synthetic_hsi import SYNTHETIC_HSI
 
-COMMANDS: tuple[Command, ...] = (*weights.COMMANDS, shards.SHARDS, SYNTHETIC_HSI, *catalogue.COMMANDS)
+COMMANDS: tuple[Command, ...] = (EXAMPLES, *weights.COMMANDS, shards.SHARDS, SYNTHETIC_HSI, *catalogue.COMMANDS)
 
 
 def build_parser(prog: str = "specmae", commands: Sequence[Command] = COMMANDS):
     """The tool's parser, with a subparser per command; returns it and ``{name: (command, subparser)}``."""
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="terratorch-specmae's command-line tool: export and convert weights, export fine-tuned models "
-        "for deployment, write corpus shards and synthetic scenes, list and download the pretrained weights.",
+        description="terratorch-specmae's command-line tool: copy the configs and example data, export and convert "
+        "weights, export fine-tuned models for deployment, write corpus shards and synthetic scenes, list and download "
+        "the pretrained weights.",
         epilog="Run `%(prog)s <command> --help` for a command's arguments.",
     )
     parser.add_argument("--version", action="version", version=f"terratorch-specmae {__version__}")
