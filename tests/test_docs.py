@@ -42,6 +42,7 @@ RUN_BY: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
     'pip install -e ".[test,bench]" -c .ci/constraints.txt': [(CI, "", ())],
     'pip install -e ".[docs]" -c .ci/constraints.txt': [(CI, "", ())],
     "mkdocs build --strict": [(CI, "", ())],
+    ".ci/wheel": [(CI, "", ())],  # the sdist and the wheel built, checked, installed and run from a copy
     # pretraining
     "terratorch fit -c configs/specmae_pretrain_s2mae.yaml": [
         (T_CLI, "pretrained", ('"fit", "-c", "configs/specmae_pretrain_s2mae.yaml"',)),
