@@ -269,12 +269,10 @@ def check_factory_options(call: dict) -> None:
     its own ``backbone_*`` options as YAML, but the decoder takes the string as given and fails far
     from the cause (``not all arguments converted during string formatting``)."""
     options = {**call.get("kwargs", {}), "num_classes": call.get("num_classes"), "num_outputs": call.get("num_outputs")}
+    parsed = parse_command_line_values(options)  # what the text means, as our own options are read
     for name, value in options.items():
-        if not isinstance(value, str) or name.startswith("backbone_") or name.endswith("path"):
-            continue
-        try:
-            meant = yaml.safe_load(value)
-        except yaml.YAMLError:
+        meant = parsed[name]
+        if not isinstance(value, str) or name.startswith("backbone_"):
             continue
         if isinstance(meant, int | float | list | dict) and not isinstance(meant, bool):
             raise ValueError(

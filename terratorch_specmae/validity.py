@@ -43,10 +43,10 @@ def invalid_input_message(x: torch.Tensor, bands: Sequence[str]) -> str:
     what a normalisation by a standard deviation of 0 (a band constant where its statistics were
     computed) makes of it; scattered values are nodata a loader did not replace."""
     head = f"{describe_invalid(x, bands)}; expected finite pixels with |x| <= {MAX_ABS_VALUE:g}."
-    invalid = ~valid_values(x)
-    per_band = invalid.transpose(0, 1).reshape(x.shape[1], -1)
-    whole = [band for band, row in zip(bands, per_band) if bool(row.all())]
-    partial = [band for band, row in zip(bands, per_band) if bool(row.any()) and not bool(row.all())]
+    per_band = (~valid_values(x)).transpose(0, 1).reshape(x.shape[1], -1)
+    counts, pixels = per_band.sum(dim=1).tolist(), per_band.shape[1]
+    whole = [band for band, n in zip(bands, counts) if n == pixels]
+    partial = [band for band, n in zip(bands, counts) if 0 < n < pixels]
     advice = []
     if whole and len(whole) < x.shape[1]:  # every band invalid everywhere: a tile of nodata, not a statistic
         advice.append(

@@ -14,13 +14,14 @@ whether a load hit the network or the cache.
 from __future__ import annotations
 
 import hashlib
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote
 
+from loopback import LoopbackServer
 
-class LocalHub:
+
+class LocalHub(LoopbackServer):
     def __init__(self) -> None:
         self.repos: dict[str, dict[str, dict[str, bytes]]] = {}  # repo → commit → file → bytes
         self.refs: dict[str, dict[str, str]] = {}  # repo → branch/tag → commit
@@ -38,17 +39,7 @@ class LocalHub:
             def log_message(self, *args) -> None:  # quiet
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> LocalHub:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     def publish(self, repo_id: str, files: Path | dict[str, bytes], revision: str = "main", commit: str | None = None) -> str:
         """Commit ``files`` (a folder or name → bytes) to ``repo_id`` and point ``revision`` at it; returns the commit

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
 
+from loopback import LoopbackServer
 
-class LocalZenodo:
+
+class LocalZenodo(LoopbackServer):
     def __init__(self) -> None:
         self.records: dict[str, dict[str, bytes]] = {}
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
@@ -40,17 +41,7 @@ class LocalZenodo:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> LocalZenodo:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     def publish(self, record: str, files: dict[str, bytes]) -> None:
         self.records.setdefault(str(record), {}).update(files)

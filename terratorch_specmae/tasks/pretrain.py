@@ -202,10 +202,8 @@ class SpectralMAETask(ReconstructionTask):
         statistics = normalization_statistics(datamodule)
         if statistics is None:
             return
-        encoder = getattr(self.model, "encoder", None)
-        names = list(getattr(encoder, "bands", None) or [f"band {i}" for i in range(len(statistics[0]))])
-        if len(names) != len(statistics[0]):
-            names = [f"band {i}" for i in range(len(statistics[0]))]
+        bands = list(getattr(getattr(self.model, "encoder", None), "bands", None) or [])
+        names = bands if len(bands) == len(statistics[0]) else [f"band {i}" for i in range(len(statistics[0]))]
         check_stds(*statistics, names, f"{type(datamodule).__name__}'s normalisation")
         for mae in (m for m in self.model.modules() if isinstance(m, SpectralMAE)):
             if getattr(mae.masking, "needs_raw_values", False) and mae.masking.means is None:
